@@ -1,0 +1,91 @@
+// Bounds and timings of the core. Every queue, batch and window has a bound here;
+// validateCoreConfig rejects nonsense with a message that names the field.
+
+import type { ReplicaId } from './types.ts'
+
+export interface CoreConfig {
+  readonly id: ReplicaId
+  /** Cluster size: 3 or 5. */
+  readonly replicas: number
+  /** A follower that hears no leader for a random number of ticks in [t, 2t) starts an election. */
+  readonly electionTimeoutTicks: number
+  /** The leader sends heartbeats (commit index, read-index rounds) every this many ticks. */
+  readonly heartbeatTicks: number
+  /** Entries in one slot, at most. */
+  readonly batchEntriesMax: number
+  /** Bytes of entry data (plus stream names) in one slot, at most. */
+  readonly batchBytesMax: number
+  /** Bytes of one entry's data, at most. */
+  readonly entryBytesMax: number
+  /** Slots proposed and not yet chosen, at most (the pipeline window). */
+  readonly inflightSlotsMax: number
+  /** Ops waiting at the leader for a slot, at most; past it proposals fail with `overloaded`. */
+  readonly queueOpsMax: number
+  /** Bytes waiting at the leader for a slot, at most. */
+  readonly queueBytesMax: number
+  /** Chosen records kept in memory to serve catch-up and promises without a storage read. */
+  readonly recentChosenMax: number
+  /** Records in one catch-up reply, at most. */
+  readonly catchupSlotsMax: number
+  /** Ticks before an unanswered catch-up request is sent again. */
+  readonly catchupRetryTicks: number
+  /** Clients whose exactly-once state is kept; the least recently active is evicted past it. */
+  readonly sessionsMax: number
+  /** Recent sequence numbers kept per client; a retry older than that is rejected (`sequence_too_old`). */
+  readonly sessionWindow: number
+  /** Ticks between join probes of a replica with an empty disk. */
+  readonly joinRetryTicks: number
+  /** Read-index requests waiting for a confirmation round, at most. */
+  readonly readQueueMax: number
+}
+
+export const DEFAULT_CORE_CONFIG: Omit<CoreConfig, 'id' | 'replicas'> = Object.freeze({
+  electionTimeoutTicks: 10,
+  heartbeatTicks: 2,
+  batchEntriesMax: 4096,
+  batchBytesMax: 1 << 20,
+  entryBytesMax: 1 << 20,
+  inflightSlotsMax: 64,
+  queueOpsMax: 100_000,
+  queueBytesMax: 64 << 20,
+  recentChosenMax: 4096,
+  catchupSlotsMax: 256,
+  catchupRetryTicks: 5,
+  sessionsMax: 10_000,
+  sessionWindow: 64,
+  joinRetryTicks: 5,
+  readQueueMax: 100_000,
+})
+
+export class ConfigError extends Error {
+  readonly code = 'bad_config'
+}
+
+function positiveInt(name: string, v: unknown): void {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) {
+    throw new ConfigError(`${name} must be a positive integer, got ${String(v)}`)
+  }
+}
+
+export function validateCoreConfig(partial: Partial<CoreConfig> & Pick<CoreConfig, 'id' | 'replicas'>): CoreConfig {
+  const c: CoreConfig = { ...DEFAULT_CORE_CONFIG, ...partial }
+  if (c.replicas !== 3 && c.replicas !== 5) throw new ConfigError(`replicas must be 3 or 5, got ${String(c.replicas)}`)
+  if (!Number.isSafeInteger(c.id) || c.id < 0 || c.id >= c.replicas) {
+    throw new ConfigError(`id must be an integer in [0, ${c.replicas - 1}], got ${String(c.id)}`)
+  }
+  for (const k of Object.keys(DEFAULT_CORE_CONFIG) as (keyof typeof DEFAULT_CORE_CONFIG)[]) positiveInt(k, c[k])
+  if (c.heartbeatTicks >= c.electionTimeoutTicks) {
+    throw new ConfigError(`heartbeatTicks (${c.heartbeatTicks}) must be below electionTimeoutTicks (${c.electionTimeoutTicks})`)
+  }
+  if (c.entryBytesMax > c.batchBytesMax) {
+    throw new ConfigError(`entryBytesMax (${c.entryBytesMax}) must not exceed batchBytesMax (${c.batchBytesMax})`)
+  }
+  if (c.recentChosenMax < c.catchupSlotsMax) {
+    throw new ConfigError(`recentChosenMax (${c.recentChosenMax}) must be at least catchupSlotsMax (${c.catchupSlotsMax})`)
+  }
+  return c
+}
+
+export function quorum(replicas: number): number {
+  return Math.floor(replicas / 2) + 1
+}

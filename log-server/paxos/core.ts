@@ -1,23 +1,1239 @@
-// The Multi-Paxos core: a pure state machine. See types.ts for the contract.
-import type { CoreConfig } from './config.ts'
+// The Multi-Paxos core: a pure state machine in the manner of etcd-io/raft.
+//
+// Inputs: tick(now), step(message), propose(requestId, op), readIndex(requestId),
+// serveCatchup(to, records). Each returns an Output (types.ts) that the driver handles
+// in order: persist writes, send messages, deliver chosen/results/reads, serve storage
+// reads. The core never touches a socket, a disk, a timer, the clock or Math.random.
+//
+// Roles
+// - joining: empty disk. Probes peers for the incarnation they know it by, announces
+//   a new one, and waits until a quorum of OTHER replicas has persisted it (join/joinAck).
+// - learner: knows its new incarnation, does not vote; catches up past the highest slot
+//   the quorum reported (its "floor"), then becomes a follower and votes.
+// - follower / candidate / leader: classic Multi-Paxos with a stable leader.
+//
+// Why incarnations (crash vectors, after Michael et al., "Recovering Shared Objects
+// Without Stable Storage", DISC 2017): a replica that lost its disk forgot its promises
+// and accepts. Every message carries the sender's incarnation and its view of everyone's;
+// a candidate or leader discards a promise or accept-ack from an incarnation older than
+// the newest it has heard of, and a rejoining replica adopts the highest promise a quorum
+// of others reports. Because the quorum that persisted the new incarnation intersects
+// every quorum that the old self was part of (minus itself), no vote of the forgotten
+// self can combine with a vote of the new self to choose two values for one slot. The
+// learner waits until it knows every slot the old self may have helped choose (the
+// floor) before voting, as Paxos Made Live prescribes.
+
+import { quorum, type CoreConfig } from './config.ts'
 import type { Rng } from './rng.ts'
-import type { AppliedState, ChosenRecord, CoreStatus, Message, Op, Output, PersistedState, ReplicaId, RequestId } from './types.ts'
+import {
+  ZERO_BALLOT,
+  ballotString,
+  compareBallots,
+  type AppendOp,
+  type AppliedState,
+  type Ballot,
+  type ChosenRecord,
+  type CoreStatus,
+  type Message,
+  type Op,
+  type Outcome,
+  type Output,
+  type PersistedState,
+  type ProposalErrorCode,
+  type ReadIndexResult,
+  type ReplicaId,
+  type RequestId,
+  type Role,
+  type SessionState,
+  type SessionUpdate,
+  type SlotValue,
+  type TrimUpdate,
+  type Write,
+} from './types.ts'
+
+export class AssertionError extends Error {
+  readonly code = 'assertion_failed'
+}
+
+/** An invariant: if it does not hold, this replica stops (fail-stop beats divergence). */
+export function assert(cond: unknown, msg: string): asserts cond {
+  if (!cond) throw new AssertionError(`paxos invariant broken: ${msg}`)
+}
+
+const NEW: Outcome = Object.freeze({ kind: 'new' })
+
+export function emptyOutput(): Output {
+  return { writes: [], messages: [], chosen: [], results: [], reads: [], storageReads: [], ignored: [] }
+}
+
+interface AcceptedSlot {
+  readonly ballot: Ballot
+  readonly value: SlotValue
+}
+
+interface QueuedOp {
+  readonly requestId: RequestId
+  readonly op: Op
+  readonly entries: number
+  readonly bytes: number
+}
+
+interface InflightSlot {
+  readonly value: SlotValue
+  /** Replica -> incarnation it acked with (self included). */
+  readonly acks: Map<ReplicaId, number>
+  /** requestIds by op index (-1 for ops with no waiter, e.g. recovered values). */
+  readonly requests: RequestId[]
+  sentTick: number
+}
+
+interface PromiseInfo {
+  readonly inc: number
+  readonly commitSlot: number
+  readonly accepted: readonly { readonly slot: number; readonly ballot: Ballot; readonly value: SlotValue }[]
+}
+
+interface ReadRound {
+  readonly id: number
+  readonly acks: Set<ReplicaId>
+  readonly requests: RequestId[]
+}
+
+interface JoinState {
+  attempt: number
+  /** joinInfo answers: replica -> what it knows. */
+  readonly infos: Map<ReplicaId, { knownIncarnation: number }>
+  /** Set once we announced a new incarnation. */
+  announced: number
+  readonly acks: Map<ReplicaId, { promised: Ballot; maxSlot: number; commitSlot: number }>
+  elapsed: number
+}
+
+function opSize(op: Op): { entries: number; bytes: number } {
+  if (op.kind === 'trim') return { entries: 0, bytes: op.stream.length + 16 }
+  let bytes = 0
+  for (const e of op.entries) {
+    bytes += e.data.length
+    for (const s of e.streams) bytes += s.length
+  }
+  return { entries: op.entries.length, bytes }
+}
+
+function maxBallot(a: Ballot, b: Ballot): Ballot {
+  return compareBallots(a, b) >= 0 ? a : b
+}
 
 export class PaxosCore {
+  private readonly cfg: CoreConfig
+  private readonly id: ReplicaId
+  private readonly n: number
+  private readonly q: number
+  private readonly rng: Rng
+  private now: number
+  private tickCount = 0
+  private out: Output = emptyOutput()
+
+  // Identity.
+  private incarnation: number
+  private readonly incs: number[]
+  /** A frozen copy of incs, shared by outgoing messages until incs changes. */
+  private vec: readonly number[] = []
+  private voting: boolean
+  private role: Role
+  private join: JoinState | null = null
+  /** Learner: the slot it must know chosen before it may vote. */
+  private floorSlot = -1
+
+  // Acceptor.
+  private promised: Ballot
+  private readonly accepted = new Map<number, AcceptedSlot>()
+
+  // Learner / applied state.
+  private commitSlot: number
+  private nextPosition: number
+  private lastTs: number
+  private readonly sessions: Map<string, SessionState>
+  private readonly trims: Map<string, number>
+  private readonly recent = new Map<number, ChosenRecord>()
+  /** Values known chosen but not yet applied (a gap before them). */
+  private readonly pendingChosen = new Map<number, SlotValue>()
+  /** Highest commit index heard of. */
+  private knownCommit: number
+  private catchupSentTick = -Infinity
+  private catchupAwaited = false
+
+  // Leadership.
+  private maxRoundSeen: number
+  private ballot: Ballot = ZERO_BALLOT
+  private leader: ReplicaId | null = null
+  private leaderBallot: Ballot = ZERO_BALLOT
+  private electionElapsed = 0
+  private electionTimeout: number
+  private heartbeatElapsed = 0
+  private readonly promises = new Map<ReplicaId, PromiseInfo>()
+  private recovering = false
+  private recoveryCommitTarget = 0
+  /** The leader answers reads only once its recovered slots are chosen: commitSlot >= readyAt. */
+  private readyAt = Infinity
+  private nextSlot = 0
+  private readonly inflight = new Map<number, InflightSlot>()
+  private queue: QueuedOp[] = []
+  private queueHead = 0
+  private queueBytes = 0
+  private readonly lastAckTick: number[]
+  private readQueue: RequestId[] = []
+  private readRound: ReadRound | null = null
+  private readCounter = 0
+
   constructor(config: CoreConfig, persisted: PersistedState | null, rng: Rng, now: number) {
-    void config; void persisted; void rng; void now
-    throw new Error('not implemented yet')
+    this.cfg = config
+    this.id = config.id
+    this.n = config.replicas
+    this.q = quorum(config.replicas)
+    this.rng = rng
+    this.now = now
+    this.lastAckTick = new Array<number>(this.n).fill(0)
+    this.electionTimeout = this.randomElectionTimeout()
+    if (persisted === null) {
+      this.incarnation = 0
+      this.incs = new Array<number>(this.n).fill(0)
+      this.voting = false
+      this.promised = ZERO_BALLOT
+      this.commitSlot = 0
+      this.nextPosition = 0
+      this.lastTs = 0
+      this.sessions = new Map()
+      this.trims = new Map()
+    } else {
+      assert(persisted.incarnations.length === this.n, 'persisted incarnation vector has the wrong size')
+      this.incarnation = persisted.incarnation
+      this.incs = [...persisted.incarnations]
+      this.voting = persisted.voting
+      this.promised = persisted.promised
+      const a = persisted.applied
+      this.commitSlot = a.commitSlot
+      this.nextPosition = a.nextPosition
+      this.lastTs = a.lastTs
+      this.sessions = new Map(a.sessions)
+      this.trims = new Map(a.trims)
+      for (const r of persisted.accepted) if (r.slot >= this.commitSlot) this.accepted.set(r.slot, { ballot: r.ballot, value: r.value })
+      for (const r of persisted.recentChosen) this.recent.set(r.slot, r)
+    }
+    this.vec = Object.freeze([...this.incs])
+    this.knownCommit = this.commitSlot
+    this.nextSlot = this.commitSlot
+    this.maxRoundSeen = this.promised.round
+    if (this.voting) {
+      this.role = 'follower'
+    } else {
+      // Never voted under this disk (or did not finish rejoining): (re)join.
+      this.role = 'joining'
+      this.join = { attempt: 1, infos: new Map(), announced: 0, acks: new Map(), elapsed: this.cfg.joinRetryTicks }
+    }
   }
-  /** Advance logical time by one tick; `now` is a wall-clock reading in ms used only to timestamp new slots. */
-  tick(now: number): Output { void now; throw new Error('todo') }
-  /** Deliver one message from a peer. Bad or stale messages are ignored (reason in output.ignored). */
-  step(msg: Message): Output { void msg; throw new Error('todo') }
-  /** Ask to append/trim. The result arrives in some later (or this) Output's `results`, by requestId. */
-  propose(requestId: RequestId, op: Op): Output { void requestId; void op; throw new Error('todo') }
-  /** Linearizable tail: answered in `reads` once a majority confirmed this leader after this call. */
-  readIndex(requestId: RequestId): Output { void requestId; throw new Error('todo') }
-  /** The driver's answer to a StorageRead: chosen records read from storage for peer `to`. */
-  serveCatchup(to: ReplicaId, records: readonly ChosenRecord[]): Output { void to; void records; throw new Error('todo') }
-  status(): CoreStatus { throw new Error('todo') }
-  get applied(): AppliedState { throw new Error('todo') }
+
+  // ------------------------------------------------------------------ public API
+
+  tick(now: number): Output {
+    this.begin(now)
+    this.tickCount++
+    switch (this.role) {
+      case 'joining':
+        this.tickJoin()
+        break
+      case 'learner':
+        this.maybeCatchUp()
+        break
+      case 'follower':
+      case 'candidate':
+        this.electionElapsed++
+        if (this.electionElapsed >= this.electionTimeout) this.startElection()
+        else if (this.role === 'candidate' && this.electionElapsed % this.cfg.heartbeatTicks === 0) this.sendPrepares(true)
+        this.maybeCatchUp()
+        break
+      case 'leader':
+        this.tickLeader()
+        break
+    }
+    return this.end()
+  }
+
+  step(msg: Message): Output {
+    this.begin(this.now)
+    const bad = validateMessage(msg, this.n, this.id)
+    if (bad !== null) {
+      this.ignore(`malformed ${String((msg as { type?: unknown }).type)} message: ${bad}`)
+      return this.end()
+    }
+    if (!this.admit(msg)) return this.end()
+    switch (msg.type) {
+      case 'prepare':
+        this.onPrepare(msg)
+        break
+      case 'promise':
+        this.onPromise(msg)
+        break
+      case 'accept':
+        this.onAccept(msg)
+        break
+      case 'accepted':
+        this.onAccepted(msg)
+        break
+      case 'nack':
+        this.onNack(msg)
+        break
+      case 'heartbeat':
+        this.onHeartbeat(msg)
+        break
+      case 'heartbeatAck':
+        this.onHeartbeatAck(msg)
+        break
+      case 'catchupRequest':
+        this.onCatchupRequest(msg)
+        break
+      case 'catchupReply':
+        this.onCatchupReply(msg)
+        break
+      case 'joinProbe':
+        this.send({ type: 'joinInfo', to: msg.from, attempt: msg.attempt, knownIncarnation: this.incs[msg.from]!, promised: this.promised, maxSlot: this.maxSlot(), commitSlot: this.commitSlot })
+        break
+      case 'joinInfo':
+        this.onJoinInfo(msg)
+        break
+      case 'join':
+        this.onJoin(msg)
+        break
+      case 'joinAck':
+        this.onJoinAck(msg)
+        break
+    }
+    return this.end()
+  }
+
+  propose(requestId: RequestId, op: Op): Output {
+    this.begin(this.now)
+    this.enqueue(requestId, op)
+    this.fillPipeline()
+    return this.end()
+  }
+
+  /** Propose many ops in one call (one Output): what a driver does with a burst of requests. */
+  proposeBatch(items: readonly { readonly requestId: RequestId; readonly op: Op }[]): Output {
+    this.begin(this.now)
+    for (const it of items) this.enqueue(it.requestId, it.op)
+    this.fillPipeline()
+    return this.end()
+  }
+
+  readIndex(requestId: RequestId): Output {
+    this.begin(this.now)
+    if (this.role !== 'leader') {
+      this.out.reads.push({ requestId, ok: false, code: 'not_leader', leader: this.leader })
+    } else if (this.readQueue.length >= this.cfg.readQueueMax) {
+      this.out.reads.push({ requestId, ok: false, code: 'overloaded', leader: this.id })
+    } else {
+      this.readQueue.push(requestId)
+      this.maybeStartReadRound()
+    }
+    return this.end()
+  }
+
+  serveCatchup(to: ReplicaId, records: readonly ChosenRecord[]): Output {
+    this.begin(this.now)
+    this.send({ type: 'catchupReply', to, records: [...records], commitSlot: this.commitSlot })
+    return this.end()
+  }
+
+  status(): CoreStatus {
+    return {
+      id: this.id,
+      role: this.role,
+      voting: this.voting,
+      incarnation: this.incarnation,
+      ballot: this.role === 'leader' || this.role === 'candidate' ? this.ballot : this.leaderBallot,
+      promised: this.promised,
+      leader: this.leader,
+      commitSlot: this.commitSlot,
+      nextPosition: this.nextPosition,
+      lastTs: this.lastTs,
+      inflight: this.inflight.size,
+      queued: this.queue.length - this.queueHead,
+    }
+  }
+
+  get applied(): AppliedState {
+    return {
+      commitSlot: this.commitSlot,
+      nextPosition: this.nextPosition,
+      lastTs: this.lastTs,
+      sessions: this.sessions,
+      trims: this.trims,
+    }
+  }
+
+  /** The chosen record of a slot if it is still in memory. */
+  recentRecord(slot: number): ChosenRecord | undefined {
+    return this.recent.get(slot)
+  }
+
+  // ------------------------------------------------------------------ plumbing
+
+  private begin(now: number): void {
+    if (now > this.now) this.now = now
+    this.out = emptyOutput()
+  }
+
+  private end(): Output {
+    const o = this.out
+    this.out = emptyOutput()
+    return o
+  }
+
+  private ignore(reason: string): void {
+    this.out.ignored.push(`replica ${this.id}: ${reason}`)
+  }
+
+  private write(w: Write): void {
+    this.out.writes.push(w)
+  }
+
+  // Messages are built without from/inc/vec; send() stamps them.
+  private send(m: DistributiveOmit<Message, 'from' | 'inc' | 'vec'>): void {
+    this.out.messages.push({ ...m, from: this.id, inc: this.incarnation, vec: this.vec } as Message)
+  }
+
+  private broadcast(make: (to: ReplicaId) => DistributiveOmit<Message, 'from' | 'inc' | 'vec' | 'to'> | null): void {
+    for (let r = 0; r < this.n; r++) {
+      if (r === this.id) continue
+      const m = make(r)
+      if (m !== null) this.out.messages.push({ ...m, to: r, from: this.id, inc: this.incarnation, vec: this.vec } as Message)
+    }
+  }
+
+  private randomElectionTimeout(): number {
+    const t = this.cfg.electionTimeoutTicks
+    return this.rng.int(t, 2 * t)
+  }
+
+  private setPromised(b: Ballot): void {
+    if (compareBallots(b, this.promised) > 0) {
+      this.promised = b
+      this.write({ kind: 'promise', ballot: b })
+    }
+    if (b.round > this.maxRoundSeen) this.maxRoundSeen = b.round
+  }
+
+  private writeIdentity(): void {
+    this.write({ kind: 'identity', incarnation: this.incarnation, incarnations: [...this.incs], voting: this.voting })
+  }
+
+  /** Incarnation bookkeeping common to all messages. Returns false to drop the message. */
+  private admit(msg: Message): boolean {
+    // Join traffic carries no votes, and a joiner still speaks under its old
+    // incarnation until a quorum has acknowledged the new one: let it through.
+    const joinTraffic = msg.type === 'joinProbe' || msg.type === 'join' || msg.type === 'joinInfo' || msg.type === 'joinAck'
+    const known = this.incs[msg.from]!
+    if (msg.inc < known && !joinTraffic) {
+      this.ignore(`${msg.type} from replica ${msg.from} incarnation ${msg.inc}, which is older than ${known}`)
+      return false
+    }
+    if (msg.inc > known) this.raiseIncarnation(msg.from, msg.inc)
+    for (let r = 0; r < this.n; r++) {
+      if (r === this.id) continue
+      const v = msg.vec[r]!
+      if (v > this.incs[r]!) this.raiseIncarnation(r, v)
+    }
+    if (msg.vec[this.id]! > this.incarnation && this.role !== 'joining' && !joinTraffic) {
+      this.ignore(`replica ${msg.from} knows a newer incarnation of this replica (${msg.vec[this.id]}) than ${this.incarnation}`)
+      return false
+    }
+    return true
+  }
+
+  /** A replica came back under a new incarnation: votes of its former self no longer count. */
+  private raiseIncarnation(r: ReplicaId, inc: number): void {
+    this.incs[r] = inc
+    this.vec = Object.freeze([...this.incs])
+    const p = this.promises.get(r)
+    if (p !== undefined && p.inc < inc) this.promises.delete(r)
+    for (const s of this.inflight.values()) {
+      const a = s.acks.get(r)
+      if (a !== undefined && a < inc) s.acks.delete(r)
+    }
+    this.readRound?.acks.delete(r)
+  }
+
+  // ------------------------------------------------------------------ joining
+
+  private tickJoin(): void {
+    const j = this.join
+    assert(j !== null, 'joining without join state')
+    j.elapsed++
+    if (j.elapsed < this.cfg.joinRetryTicks) return
+    j.elapsed = 0
+    if (j.announced === 0) {
+      this.broadcast(() => ({ type: 'joinProbe', attempt: j.attempt }))
+    } else {
+      const announced = j.announced
+      this.broadcast((r) => (j.acks.has(r) ? null : { type: 'join', incarnation: announced }))
+    }
+  }
+
+  private onJoinInfo(msg: Extract<Message, { type: 'joinInfo' }>): void {
+    const j = this.join
+    if (this.role !== 'joining' || j === null || j.announced !== 0 || msg.attempt !== j.attempt) {
+      this.ignore(`joinInfo from ${msg.from} not awaited`)
+      return
+    }
+    j.infos.set(msg.from, { knownIncarnation: msg.knownIncarnation })
+    if (j.infos.size < this.q) return
+    // A quorum of others answered: the new incarnation is above anything they know.
+    let maxKnown = this.incarnation
+    for (const i of j.infos.values()) maxKnown = Math.max(maxKnown, i.knownIncarnation)
+    j.announced = maxKnown + 1
+    j.elapsed = 0
+    const announced = j.announced
+    this.broadcast(() => ({ type: 'join', incarnation: announced }))
+  }
+
+  private onJoin(msg: Extract<Message, { type: 'join' }>): void {
+    if (msg.incarnation < this.incs[msg.from]!) {
+      this.ignore(`join of ${msg.from} at incarnation ${msg.incarnation} below known ${this.incs[msg.from]}`)
+      return
+    }
+    if (msg.incarnation > this.incs[msg.from]!) this.raiseIncarnation(msg.from, msg.incarnation)
+    // Persist what we now know of the joiner before acknowledging (the ack is a promise
+    // to discard its former self's votes from now on, even across our own restart).
+    this.writeIdentity()
+    if (this.leader === msg.from) this.leader = null
+    this.send({ type: 'joinAck', to: msg.from, incarnation: msg.incarnation, promised: this.promised, maxSlot: this.maxSlot(), commitSlot: this.commitSlot })
+  }
+
+  private onJoinAck(msg: Extract<Message, { type: 'joinAck' }>): void {
+    const j = this.join
+    if (this.role !== 'joining' || j === null || j.announced === 0 || msg.incarnation !== j.announced) {
+      this.ignore(`joinAck from ${msg.from} not awaited`)
+      return
+    }
+    j.acks.set(msg.from, { promised: msg.promised, maxSlot: msg.maxSlot, commitSlot: msg.commitSlot })
+    if (j.acks.size < this.q) return
+    // A quorum of others persisted our new incarnation.
+    let promised = this.promised
+    let floor = -1
+    for (const a of j.acks.values()) {
+      promised = maxBallot(promised, a.promised)
+      floor = Math.max(floor, a.maxSlot, a.commitSlot - 1)
+    }
+    this.incarnation = j.announced
+    this.incs[this.id] = j.announced
+    this.vec = Object.freeze([...this.incs])
+    this.join = null
+    this.setPromised(promised)
+    this.floorSlot = floor
+    this.knownCommit = Math.max(this.knownCommit, floor + 1)
+    this.role = 'learner'
+    this.writeIdentity()
+    this.maybeBecomeVoter()
+    if (this.role === 'learner') this.maybeCatchUp()
+  }
+
+  private maybeBecomeVoter(): void {
+    if (this.role !== 'learner' || this.commitSlot <= this.floorSlot) return
+    this.voting = true
+    this.role = 'follower'
+    this.electionElapsed = 0
+    this.electionTimeout = this.randomElectionTimeout()
+    this.writeIdentity()
+  }
+
+  // ------------------------------------------------------------------ elections
+
+  private startElection(): void {
+    this.stepDownCleanup('election started')
+    this.role = 'candidate'
+    this.leader = null
+    this.ballot = { round: this.maxRoundSeen + 1, replica: this.id }
+    this.setPromised(this.ballot)
+    this.promises.clear()
+    this.promises.set(this.id, { inc: this.incarnation, commitSlot: this.commitSlot, accepted: this.acceptedFrom(this.commitSlot) })
+    this.electionElapsed = 0
+    this.electionTimeout = this.randomElectionTimeout()
+    this.sendPrepares(false)
+    this.maybeWinElection()
+  }
+
+  private sendPrepares(onlyMissing: boolean): void {
+    const b = this.ballot
+    const from = this.commitSlot
+    this.broadcast((r) => (onlyMissing && this.promises.has(r) ? null : { type: 'prepare', ballot: b, fromSlot: from }))
+  }
+
+  private acceptedFrom(slot: number): { slot: number; ballot: Ballot; value: SlotValue }[] {
+    const list: { slot: number; ballot: Ballot; value: SlotValue }[] = []
+    for (const [s, a] of this.accepted) if (s >= slot) list.push({ slot: s, ballot: a.ballot, value: a.value })
+    return list.sort((x, y) => x.slot - y.slot)
+  }
+
+  private onPrepare(msg: Extract<Message, { type: 'prepare' }>): void {
+    if (!this.voting) {
+      this.ignore(`prepare from ${msg.from}: not voting yet (${this.role})`)
+      return
+    }
+    if (msg.ballot.round > this.maxRoundSeen) this.maxRoundSeen = msg.ballot.round
+    // Leader stickiness: while a live leader is heard from, a prepare from someone else
+    // is a disruption (a replica returning from a partition), not a failover.
+    const sticky =
+      (this.role === 'leader' && msg.from !== this.id) ||
+      (this.role === 'follower' && this.leader !== null && this.leader !== msg.from && this.electionElapsed < this.cfg.electionTimeoutTicks)
+    if (sticky) {
+      this.ignore(`prepare ${ballotString(msg.ballot)} from ${msg.from}: leader ${String(this.leader)} is alive`)
+      return
+    }
+    if (compareBallots(msg.ballot, this.promised) < 0) {
+      this.send({ type: 'nack', to: msg.from, ballot: msg.ballot, promised: this.promised })
+      return
+    }
+    if ((this.role === 'candidate' || this.role === 'leader') && compareBallots(msg.ballot, this.ballot) > 0) {
+      this.becomeFollower(null)
+    }
+    this.setPromised(msg.ballot)
+    this.electionElapsed = 0
+    const chosen: ChosenRecord[] = []
+    for (let s = msg.fromSlot; s < this.commitSlot && chosen.length < this.cfg.catchupSlotsMax; s++) {
+      const r = this.recent.get(s)
+      if (r === undefined) break
+      chosen.push(r)
+    }
+    this.send({
+      type: 'promise',
+      to: msg.from,
+      ballot: msg.ballot,
+      commitSlot: this.commitSlot,
+      accepted: this.acceptedFrom(Math.max(msg.fromSlot, this.commitSlot)),
+      chosen,
+    })
+  }
+
+  private onPromise(msg: Extract<Message, { type: 'promise' }>): void {
+    if (this.role !== 'candidate' || compareBallots(msg.ballot, this.ballot) !== 0) {
+      this.ignore(`promise ${ballotString(msg.ballot)} from ${msg.from}: not a candidate for it`)
+      return
+    }
+    this.lastAckTick[msg.from] = this.tickCount
+    for (const r of msg.chosen) this.learnChosen(r.slot, r.value)
+    this.applyContiguous()
+    this.promises.set(msg.from, { inc: msg.inc, commitSlot: msg.commitSlot, accepted: msg.accepted })
+    this.knownCommit = Math.max(this.knownCommit, msg.commitSlot)
+    this.maybeWinElection()
+  }
+
+  private maybeWinElection(): void {
+    if (this.role !== 'candidate' || this.promises.size < this.q) return
+    this.role = 'leader'
+    this.leader = this.id
+    this.leaderBallot = this.ballot
+    this.heartbeatElapsed = 0
+    this.lastAckTick.fill(this.tickCount)
+    let maxCommit = this.commitSlot
+    for (const p of this.promises.values()) maxCommit = Math.max(maxCommit, p.commitSlot)
+    this.recoveryCommitTarget = maxCommit
+    this.recovering = true
+    this.readyAt = Infinity
+    this.sendHeartbeats()
+    this.continueRecovery()
+  }
+
+  /**
+   * Phase 1 done. Before proposing, the leader must know every value chosen below the
+   * highest commit index of its promisers (those may have been trimmed from the accept
+   * lists), then re-proposes, for each open slot, the value accepted under the highest
+   * ballot, or a no-op where no promiser accepted anything.
+   */
+  private continueRecovery(): void {
+    if (!this.recovering) return
+    if (this.commitSlot < this.recoveryCommitTarget) {
+      this.maybeCatchUp()
+      return
+    }
+    this.recovering = false
+    let maxSlot = this.commitSlot - 1
+    const best = new Map<number, AcceptedSlot>()
+    for (const p of this.promises.values()) {
+      for (const a of p.accepted) {
+        if (a.slot < this.commitSlot) continue
+        maxSlot = Math.max(maxSlot, a.slot)
+        const cur = best.get(a.slot)
+        if (cur === undefined || compareBallots(a.ballot, cur.ballot) > 0) best.set(a.slot, { ballot: a.ballot, value: a.value })
+      }
+    }
+    for (const s of this.pendingChosen.keys()) maxSlot = Math.max(maxSlot, s)
+    this.promises.clear()
+    for (let s = this.commitSlot; s <= maxSlot; s++) {
+      const known = this.pendingChosen.get(s)
+      const value = known ?? best.get(s)?.value ?? { ts: this.now, ops: [] }
+      this.proposeSlot(s, value, [])
+    }
+    this.nextSlot = Math.max(this.commitSlot, maxSlot + 1)
+    this.readyAt = this.nextSlot
+    this.fillPipeline()
+    this.maybeStartReadRound()
+  }
+
+  private onNack(msg: Extract<Message, { type: 'nack' }>): void {
+    if (msg.promised.round > this.maxRoundSeen) this.maxRoundSeen = msg.promised.round
+    if ((this.role === 'candidate' || this.role === 'leader') && compareBallots(msg.ballot, this.ballot) === 0 && compareBallots(msg.promised, this.ballot) > 0) {
+      this.becomeFollower(null)
+    } else {
+      this.ignore(`nack ${ballotString(msg.ballot)} from ${msg.from}: stale`)
+    }
+  }
+
+  /** Leave candidate/leader: waiters fail with not_leader (a retry is exactly-once). */
+  private becomeFollower(leader: ReplicaId | null): void {
+    this.stepDownCleanup(leader === null ? 'stepped down' : `replica ${leader} leads`)
+    this.role = this.voting ? 'follower' : this.role === 'joining' ? 'joining' : 'learner'
+    this.leader = leader
+    this.electionElapsed = 0
+    this.electionTimeout = this.randomElectionTimeout()
+  }
+
+  private stepDownCleanup(why: string): void {
+    const wasLeader = this.role === 'leader'
+    this.promises.clear()
+    this.recovering = false
+    this.readyAt = Infinity
+    if (!wasLeader) return
+    const leader = this.leader === this.id ? null : this.leader
+    const fail = (requestId: RequestId): void => {
+      if (requestId >= 0) this.out.results.push({ requestId, ok: false, code: 'not_leader', message: `not the leader (${why})`, leader })
+    }
+    for (const s of this.inflight.values()) for (const r of s.requests) fail(r)
+    this.inflight.clear()
+    for (let i = this.queueHead; i < this.queue.length; i++) fail(this.queue[i]!.requestId)
+    this.queue = []
+    this.queueHead = 0
+    this.queueBytes = 0
+    for (const r of this.readQueue) this.out.reads.push({ requestId: r, ok: false, code: 'not_leader', leader })
+    if (this.readRound) for (const r of this.readRound.requests) this.out.reads.push({ requestId: r, ok: false, code: 'not_leader', leader })
+    this.readQueue = []
+    this.readRound = null
+    if (this.leader === this.id) this.leader = null
+  }
+
+  // ------------------------------------------------------------------ leader
+
+  private tickLeader(): void {
+    // Check quorum: a leader that has not heard from a majority within an election
+    // timeout steps down, so an isolated leader stops taking requests.
+    let live = 1
+    for (let r = 0; r < this.n; r++) {
+      if (r !== this.id && this.tickCount - this.lastAckTick[r]! <= this.cfg.electionTimeoutTicks) live++
+    }
+    if (live < this.q) {
+      this.becomeFollower(null)
+      return
+    }
+    this.heartbeatElapsed++
+    if (this.heartbeatElapsed >= this.cfg.heartbeatTicks) {
+      this.heartbeatElapsed = 0
+      this.sendHeartbeats()
+      // Retransmit accepts that are not chosen yet (lost messages).
+      for (const [slot, s] of this.inflight) {
+        if (this.tickCount - s.sentTick < this.cfg.heartbeatTicks) continue
+        s.sentTick = this.tickCount
+        this.broadcast((r) => (s.acks.has(r) ? null : { type: 'accept', ballot: this.ballot, slot, value: s.value, commitSlot: this.commitSlot }))
+      }
+    }
+    if (this.recovering) this.maybeCatchUp()
+  }
+
+  private sendHeartbeats(): void {
+    const readId = this.readRound?.id ?? 0
+    const b = this.ballot
+    const c = this.commitSlot
+    this.broadcast(() => ({ type: 'heartbeat', ballot: b, commitSlot: c, readId }))
+  }
+
+  private enqueue(requestId: RequestId, op: Op): void {
+    const fail = (code: ProposalErrorCode, message: string): void => {
+      this.out.results.push({ requestId, ok: false, code, message, leader: this.role === 'leader' ? this.id : this.leader })
+    }
+    if (this.role !== 'leader') {
+      fail('not_leader', this.leader === null ? 'no leader is known' : `replica ${this.leader} leads`)
+      return
+    }
+    const size = opSize(op)
+    if (op.kind === 'append') {
+      if (op.entries.length === 0) return fail('bad_request', 'an append needs at least one entry')
+      for (const e of op.entries) {
+        if (e.data.length > this.cfg.entryBytesMax) return fail('too_large', `entry of ${e.data.length} bytes exceeds entryBytesMax ${this.cfg.entryBytesMax}`)
+        if (e.streams.length === 0) return fail('bad_request', 'an entry needs at least one stream')
+      }
+      if (size.entries > this.cfg.batchEntriesMax) return fail('too_large', `${size.entries} entries exceed batchEntriesMax ${this.cfg.batchEntriesMax}`)
+      if (size.bytes > this.cfg.batchBytesMax) return fail('too_large', `${size.bytes} bytes exceed batchBytesMax ${this.cfg.batchBytesMax}`)
+      const dup = this.lookupSession(op)
+      if (dup !== null) {
+        if (dup.kind === 'rejected') return fail('sequence_too_old', `sequence ${String(op.seq)} of ${String(op.clientId)} is older than the exactly-once window`)
+        this.out.results.push({ requestId, ok: true, outcome: dup, firstPosition: dup.kind === 'dup' ? dup.first : -1, count: op.entries.length, slot: -1, ts: this.lastTs })
+        return
+      }
+    }
+    if (this.queue.length - this.queueHead >= this.cfg.queueOpsMax || this.queueBytes + size.bytes > this.cfg.queueBytesMax) {
+      return fail('overloaded', `leader queue is full (${this.queue.length - this.queueHead} ops, ${this.queueBytes} bytes)`)
+    }
+    this.queue.push({ requestId, op, entries: size.entries, bytes: size.bytes })
+    this.queueBytes += size.bytes
+  }
+
+  /** Cut batches from the queue into new slots while the pipeline window has room. */
+  private fillPipeline(): void {
+    if (this.role !== 'leader' || this.recovering) return
+    while (this.inflight.size < this.cfg.inflightSlotsMax && this.queueHead < this.queue.length) {
+      const ops: Op[] = []
+      const requests: RequestId[] = []
+      let entries = 0
+      let bytes = 0
+      while (this.queueHead < this.queue.length) {
+        const q = this.queue[this.queueHead]!
+        if (ops.length > 0 && (entries + q.entries > this.cfg.batchEntriesMax || bytes + q.bytes > this.cfg.batchBytesMax)) break
+        ops.push(q.op)
+        requests.push(q.requestId)
+        entries += q.entries
+        bytes += q.bytes
+        this.queueHead++
+      }
+      this.queueBytes -= bytes
+      if (this.queueHead === this.queue.length) {
+        this.queue = []
+        this.queueHead = 0
+      } else if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
+        this.queue = this.queue.slice(this.queueHead)
+        this.queueHead = 0
+      }
+      this.proposeSlot(this.nextSlot, { ts: Math.max(this.now, this.lastTs), ops }, requests)
+      this.nextSlot++
+    }
+  }
+
+  private proposeSlot(slot: number, value: SlotValue, requests: RequestId[]): void {
+    const b = this.ballot
+    this.accepted.set(slot, { ballot: b, value })
+    this.write({ kind: 'accept', slot, ballot: b, value })
+    this.inflight.set(slot, { value, acks: new Map([[this.id, this.incarnation]]), requests, sentTick: this.tickCount })
+    const c = this.commitSlot
+    this.broadcast(() => ({ type: 'accept', ballot: b, slot, value, commitSlot: c }))
+    this.maybeChosen(slot)
+  }
+
+  private onAccepted(msg: Extract<Message, { type: 'accepted' }>): void {
+    if (this.role !== 'leader' || compareBallots(msg.ballot, this.ballot) !== 0) {
+      this.ignore(`accepted ${ballotString(msg.ballot)} slot ${msg.slot} from ${msg.from}: not leading that ballot`)
+      return
+    }
+    this.lastAckTick[msg.from] = this.tickCount
+    const s = this.inflight.get(msg.slot)
+    if (s === undefined) return // already chosen: a late or duplicate ack
+    s.acks.set(msg.from, msg.inc)
+    this.maybeChosen(msg.slot)
+  }
+
+  private maybeChosen(slot: number): void {
+    const s = this.inflight.get(slot)
+    if (s === undefined || s.acks.size < this.q) return
+    // Chosen: a quorum accepted it under our ballot (acks from stale incarnations were dropped).
+    this.inflight.delete(slot)
+    this.learnChosen(slot, s.value)
+    this.waiting.set(slot, s.requests)
+    this.applyContiguous()
+    this.fillPipeline()
+  }
+
+  /** Requests of slots chosen by this leader, answered when the slot is applied. */
+  private readonly waiting = new Map<number, RequestId[]>()
+
+  private maybeStartReadRound(): void {
+    if (this.role !== 'leader' || this.readRound !== null || this.readQueue.length === 0) return
+    if (this.commitSlot < this.readyAt) return
+    const round: ReadRound = { id: ++this.readCounter, acks: new Set([this.id]), requests: this.readQueue }
+    this.readQueue = []
+    this.readRound = round
+    this.heartbeatElapsed = 0
+    this.sendHeartbeats()
+    this.maybeFinishReadRound()
+  }
+
+  private maybeFinishReadRound(): void {
+    const round = this.readRound
+    if (round === null || round.acks.size < this.q) return
+    // A quorum confirmed our leadership after these reads arrived; anything
+    // acknowledged before them was applied here before they arrived.
+    this.readRound = null
+    for (const requestId of round.requests) {
+      this.out.reads.push({ requestId, ok: true, tail: this.nextPosition, commitSlot: this.commitSlot } satisfies ReadIndexResult)
+    }
+    this.maybeStartReadRound()
+  }
+
+  private onHeartbeatAck(msg: Extract<Message, { type: 'heartbeatAck' }>): void {
+    if (this.role !== 'leader' || compareBallots(msg.ballot, this.ballot) !== 0) {
+      this.ignore(`heartbeatAck ${ballotString(msg.ballot)} from ${msg.from}: not leading that ballot`)
+      return
+    }
+    this.lastAckTick[msg.from] = this.tickCount
+    if (this.readRound !== null && msg.readId === this.readRound.id) {
+      this.readRound.acks.add(msg.from)
+      this.maybeFinishReadRound()
+    }
+  }
+
+  // ------------------------------------------------------------------ follower
+
+  /** Accept a leader with ballot b (from an accept or heartbeat). Returns false if b is stale. */
+  private followLeader(from: ReplicaId, b: Ballot): boolean {
+    if (compareBallots(b, this.promised) < 0) {
+      this.send({ type: 'nack', to: from, ballot: b, promised: this.promised })
+      return false
+    }
+    if ((this.role === 'candidate' || this.role === 'leader') && compareBallots(b, this.ballot) > 0) this.becomeFollower(from)
+    else if (this.role === 'candidate' && compareBallots(b, this.ballot) === 0) return false // cannot happen: our own ballot
+    this.setPromised(b)
+    this.leader = from
+    this.leaderBallot = b
+    this.electionElapsed = 0
+    return true
+  }
+
+  private onAccept(msg: Extract<Message, { type: 'accept' }>): void {
+    if (!this.voting) {
+      this.ignore(`accept slot ${msg.slot} from ${msg.from}: not voting yet (${this.role})`)
+      return
+    }
+    if (!this.followLeader(msg.from, msg.ballot)) return
+    if (msg.slot >= this.commitSlot && !this.pendingChosen.has(msg.slot)) {
+      this.accepted.set(msg.slot, { ballot: msg.ballot, value: msg.value })
+      this.write({ kind: 'accept', slot: msg.slot, ballot: msg.ballot, value: msg.value })
+    }
+    this.send({ type: 'accepted', to: msg.from, ballot: msg.ballot, slot: msg.slot })
+    this.learnCommit(msg.ballot, msg.commitSlot)
+  }
+
+  private onHeartbeat(msg: Extract<Message, { type: 'heartbeat' }>): void {
+    if (!this.voting) {
+      // Learners and joiners learn how far the log goes, without voting.
+      if (compareBallots(msg.ballot, this.leaderBallot) >= 0) {
+        this.leader = msg.from
+        this.leaderBallot = msg.ballot
+      }
+      this.knownCommit = Math.max(this.knownCommit, msg.commitSlot)
+      if (this.role === 'learner') this.maybeCatchUp()
+      return
+    }
+    if (!this.followLeader(msg.from, msg.ballot)) return
+    this.send({ type: 'heartbeatAck', to: msg.from, ballot: msg.ballot, readId: msg.readId, commitSlot: this.commitSlot })
+    this.learnCommit(msg.ballot, msg.commitSlot)
+  }
+
+  /** The leader of ballot b says slots below c are chosen. */
+  private learnCommit(b: Ballot, c: number): void {
+    if (c > this.knownCommit) this.knownCommit = c
+    const upto = Math.min(c, this.commitSlot + this.cfg.inflightSlotsMax * 4)
+    for (let s = this.commitSlot; s < upto; s++) {
+      // A value we accepted under the same ballot is the one this leader had chosen:
+      // a leader proposes one value per slot per ballot.
+      const a = this.accepted.get(s)
+      if (a !== undefined && compareBallots(a.ballot, b) === 0 && !this.pendingChosen.has(s)) this.pendingChosen.set(s, a.value)
+    }
+    this.applyContiguous()
+    this.maybeCatchUp()
+  }
+
+  // ------------------------------------------------------------------ catch-up
+
+  private maybeCatchUp(): void {
+    const target = this.role === 'learner' ? Math.max(this.knownCommit, this.floorSlot + 1) : this.knownCommit
+    if (this.commitSlot >= target) {
+      this.catchupAwaited = false
+      return
+    }
+    if (this.catchupAwaited && this.tickCount - this.catchupSentTick < this.cfg.catchupRetryTicks) return
+    let to = this.leader !== null && this.leader !== this.id ? this.leader : null
+    if (to === null || (this.catchupAwaited && this.tickCount - this.catchupSentTick >= this.cfg.catchupRetryTicks)) {
+      // No leader (or it does not answer): ask a peer, round robin by tick.
+      const others: ReplicaId[] = []
+      for (let r = 0; r < this.n; r++) if (r !== this.id) others.push(r)
+      to = others[this.tickCount % others.length]!
+    }
+    this.catchupAwaited = true
+    this.catchupSentTick = this.tickCount
+    this.send({ type: 'catchupRequest', to, fromSlot: this.commitSlot, toSlot: Math.min(target, this.commitSlot + this.cfg.catchupSlotsMax) })
+  }
+
+  private onCatchupRequest(msg: Extract<Message, { type: 'catchupRequest' }>): void {
+    const to = Math.min(msg.toSlot, this.commitSlot, msg.fromSlot + this.cfg.catchupSlotsMax)
+    // A learner may wait for a slot beyond the log (its floor): a leader with nothing
+    // else to propose fills one so that the learner's wait ends.
+    if (this.role === 'leader' && !this.recovering && msg.toSlot > this.nextSlot && this.inflight.size === 0 && this.queueHead === this.queue.length) {
+      this.proposeSlot(this.nextSlot, { ts: Math.max(this.now, this.lastTs), ops: [] }, [])
+      this.nextSlot++
+    }
+    const records: ChosenRecord[] = []
+    let s = msg.fromSlot
+    for (; s < to; s++) {
+      const r = this.recent.get(s)
+      if (r === undefined) break
+      records.push(r)
+    }
+    if (s < to && records.length === 0) {
+      this.out.storageReads.push({ kind: 'serveCatchup', to: msg.from, fromSlot: s, toSlot: to })
+      return
+    }
+    this.send({ type: 'catchupReply', to: msg.from, records, commitSlot: this.commitSlot })
+  }
+
+  private onCatchupReply(msg: Extract<Message, { type: 'catchupReply' }>): void {
+    this.catchupAwaited = false
+    this.knownCommit = Math.max(this.knownCommit, msg.commitSlot)
+    for (const r of msg.records) this.learnChosen(r.slot, r.value)
+    this.applyContiguous()
+    this.maybeCatchUp()
+  }
+
+  // ------------------------------------------------------------------ learning & applying
+
+  private learnChosen(slot: number, value: SlotValue): void {
+    if (slot < this.commitSlot || this.pendingChosen.has(slot)) return
+    this.pendingChosen.set(slot, value)
+  }
+
+  private applyContiguous(): void {
+    let applied = false
+    for (;;) {
+      const value = this.pendingChosen.get(this.commitSlot)
+      if (value === undefined) break
+      this.pendingChosen.delete(this.commitSlot)
+      this.applySlot(this.commitSlot, value)
+      applied = true
+    }
+    if (!applied) return
+    if (this.commitSlot > this.knownCommit) this.knownCommit = this.commitSlot
+    if (this.nextSlot < this.commitSlot) this.nextSlot = this.commitSlot
+    if (this.role === 'learner') this.maybeBecomeVoter()
+    if (this.role === 'leader') {
+      if (this.recovering) this.continueRecovery()
+      this.maybeStartReadRound()
+    }
+  }
+
+  /** Deterministic: every replica computes the same record from the same chosen prefix. */
+  private applySlot(slot: number, value: SlotValue): void {
+    assert(slot === this.commitSlot, `applying slot ${slot} at commit ${this.commitSlot}`)
+    const firstPosition = this.nextPosition
+    const ts = Math.max(this.lastTs, value.ts)
+    const outcomes: Outcome[] = new Array<Outcome>(value.ops.length)
+    const sessionUpdates: SessionUpdate[] = []
+    const trimUpdates: TrimUpdate[] = []
+    let next = firstPosition
+    for (let i = 0; i < value.ops.length; i++) {
+      const op = value.ops[i]!
+      if (op.kind === 'trim') {
+        const cur = this.trims.get(op.stream) ?? 0
+        const before = Math.min(op.before, next)
+        if (before > cur) {
+          this.trims.set(op.stream, before)
+          trimUpdates.push({ stream: op.stream, before })
+        }
+        outcomes[i] = NEW
+        continue
+      }
+      if (op.clientId === undefined || op.seq === undefined) {
+        outcomes[i] = NEW
+        next += op.entries.length
+        continue
+      }
+      const seen = this.lookupSession(op)
+      if (seen !== null) {
+        outcomes[i] = seen
+        continue
+      }
+      outcomes[i] = NEW
+      sessionUpdates.push(this.recordSession(op.clientId, op.seq, next, op.entries.length, slot))
+      next += op.entries.length
+    }
+    // Evict the least recently active clients past the bound (insertion order = LRU).
+    while (this.sessions.size > this.cfg.sessionsMax) {
+      const oldest = this.sessions.keys().next().value as string
+      this.sessions.delete(oldest)
+      sessionUpdates.push({ clientId: oldest, state: null })
+    }
+    const record: ChosenRecord = { slot, value, firstPosition, ts, outcomes }
+    this.commitSlot = slot + 1
+    this.nextPosition = next
+    this.lastTs = ts
+    this.accepted.delete(slot)
+    this.recent.set(slot, record)
+    this.recent.delete(slot - this.cfg.recentChosenMax)
+    this.write({ kind: 'chosen', record, sessions: dedupeSessionUpdates(sessionUpdates), trims: trimUpdates })
+    this.out.chosen.push(record)
+    const requests = this.waiting.get(slot)
+    if (requests !== undefined) {
+      this.waiting.delete(slot)
+      this.answer(record, requests)
+    }
+  }
+
+  private answer(record: ChosenRecord, requests: readonly RequestId[]): void {
+    let pos = record.firstPosition
+    for (let i = 0; i < record.value.ops.length; i++) {
+      const op = record.value.ops[i]!
+      const outcome = record.outcomes[i]!
+      const count = op.kind === 'append' ? op.entries.length : 0
+      const requestId = requests[i] ?? -1
+      const first = outcome.kind === 'dup' ? outcome.first : op.kind === 'append' && outcome.kind === 'new' ? pos : -1
+      if (op.kind === 'append' && outcome.kind === 'new') pos += count
+      if (requestId < 0) continue
+      if (outcome.kind === 'rejected') {
+        this.out.results.push({ requestId, ok: false, code: outcome.code as ProposalErrorCode, message: `rejected: ${outcome.code}`, leader: this.id })
+      } else {
+        this.out.results.push({ requestId, ok: true, outcome, firstPosition: first, count, slot: record.slot, ts: record.ts })
+      }
+    }
+  }
+
+  /** null: a new append; otherwise its outcome as a duplicate (or too old to tell). */
+  private lookupSession(op: AppendOp): Outcome | null {
+    if (op.clientId === undefined || op.seq === undefined) return null
+    const s = this.sessions.get(op.clientId)
+    if (s === undefined) return null
+    for (const x of s.seqs) if (x.seq === op.seq) return { kind: 'dup', first: x.first }
+    const oldest = s.seqs[0]
+    if (oldest !== undefined && s.seqs.length >= this.cfg.sessionWindow && op.seq < oldest.seq) return { kind: 'rejected', code: 'sequence_too_old' }
+    return null
+  }
+
+  private recordSession(clientId: string, seq: number, first: number, count: number, slot: number): SessionUpdate {
+    const prev = this.sessions.get(clientId)
+    const seqs = prev === undefined ? [] : prev.seqs.slice()
+    let i = seqs.length
+    while (i > 0 && seqs[i - 1]!.seq > seq) i--
+    seqs.splice(i, 0, { seq, first, count })
+    if (seqs.length > this.cfg.sessionWindow) seqs.splice(0, seqs.length - this.cfg.sessionWindow)
+    const state: SessionState = { seqs, lastSlot: slot }
+    this.sessions.delete(clientId)
+    this.sessions.set(clientId, state)
+    return { clientId, state }
+  }
+
+  private maxSlot(): number {
+    let m = this.commitSlot - 1
+    for (const s of this.accepted.keys()) if (s > m) m = s
+    return m
+  }
+}
+
+function dedupeSessionUpdates(updates: SessionUpdate[]): SessionUpdate[] {
+  if (updates.length < 2) return updates
+  const last = new Map<string, SessionUpdate>()
+  for (const u of updates) {
+    last.delete(u.clientId)
+    last.set(u.clientId, u)
+  }
+  return [...last.values()]
+}
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never
+
+// ------------------------------------------------------------------ message validation
+
+function isInt(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v)
+}
+
+function isBallot(v: unknown): v is Ballot {
+  if (typeof v !== 'object' || v === null) return false
+  const b = v as { round?: unknown; replica?: unknown }
+  return isInt(b.round) && b.round >= 0 && isInt(b.replica) && b.replica >= -1
+}
+
+function checkValue(v: unknown): string | null {
+  if (typeof v !== 'object' || v === null) return 'value is not an object'
+  const val = v as { ts?: unknown; ops?: unknown }
+  if (typeof val.ts !== 'number' || !Number.isFinite(val.ts)) return 'value.ts is not a number'
+  if (!Array.isArray(val.ops)) return 'value.ops is not an array'
+  for (const op of val.ops as unknown[]) {
+    if (typeof op !== 'object' || op === null) return 'op is not an object'
+    const o = op as { kind?: unknown; entries?: unknown; stream?: unknown; before?: unknown }
+    if (o.kind === 'trim') {
+      if (typeof o.stream !== 'string' || !isInt(o.before)) return 'bad trim op'
+    } else if (o.kind === 'append') {
+      if (!Array.isArray(o.entries)) return 'append without entries'
+      for (const e of o.entries as unknown[]) {
+        const en = e as { streams?: unknown; data?: unknown }
+        if (typeof e !== 'object' || e === null || !Array.isArray(en.streams) || !(en.data instanceof Uint8Array)) return 'bad entry'
+      }
+    } else {
+      return `unknown op kind ${String(o.kind)}`
+    }
+  }
+  return null
+}
+
+function checkRecords(v: unknown): string | null {
+  if (!Array.isArray(v)) return 'records is not an array'
+  for (const r of v as unknown[]) {
+    const rec = r as { slot?: unknown; value?: unknown }
+    if (typeof r !== 'object' || r === null || !isInt(rec.slot) || rec.slot < 0) return 'bad record'
+    const bad = checkValue(rec.value)
+    if (bad !== null) return bad
+  }
+  return null
+}
+
+/** Shape check of a message from the network: null if fine, else why not. */
+export function validateMessage(msg: unknown, n: number, self: ReplicaId): string | null {
+  if (typeof msg !== 'object' || msg === null) return 'not an object'
+  const m = msg as Record<string, unknown>
+  if (!isInt(m.from) || m.from < 0 || m.from >= n || m.from === self) return `bad sender ${String(m.from)}`
+  if (m.to !== self) return `addressed to ${String(m.to)}`
+  if (!isInt(m.inc) || m.inc < 0) return 'bad incarnation'
+  if (!Array.isArray(m.vec) || m.vec.length !== n || !(m.vec as unknown[]).every((x) => isInt(x) && x >= 0)) return 'bad incarnation vector'
+  const slotOk = (k: string): boolean => isInt(m[k]) && (m[k] as number) >= 0
+  const sslot = (k: string): boolean => isInt(m[k]) && (m[k] as number) >= -1
+  switch (m.type) {
+    case 'prepare':
+      return isBallot(m.ballot) && slotOk('fromSlot') ? null : 'bad prepare'
+    case 'promise': {
+      if (!isBallot(m.ballot) || !slotOk('commitSlot') || !Array.isArray(m.accepted)) return 'bad promise'
+      for (const a of m.accepted as unknown[]) {
+        const acc = a as { slot?: unknown; ballot?: unknown; value?: unknown }
+        if (typeof a !== 'object' || a === null || !isInt(acc.slot) || !isBallot(acc.ballot)) return 'bad accepted entry'
+        const bad = checkValue(acc.value)
+        if (bad !== null) return bad
+      }
+      return checkRecords(m.chosen)
+    }
+    case 'accept':
+      if (!isBallot(m.ballot) || !slotOk('slot') || !slotOk('commitSlot')) return 'bad accept'
+      return checkValue(m.value)
+    case 'accepted':
+      return isBallot(m.ballot) && slotOk('slot') ? null : 'bad accepted'
+    case 'nack':
+      return isBallot(m.ballot) && isBallot(m.promised) ? null : 'bad nack'
+    case 'heartbeat':
+    case 'heartbeatAck':
+      return isBallot(m.ballot) && slotOk('commitSlot') && slotOk('readId') ? null : `bad ${m.type}`
+    case 'catchupRequest':
+      return slotOk('fromSlot') && slotOk('toSlot') ? null : 'bad catchupRequest'
+    case 'catchupReply':
+      return slotOk('commitSlot') ? checkRecords(m.records) : 'bad catchupReply'
+    case 'joinProbe':
+      return slotOk('attempt') ? null : 'bad joinProbe'
+    case 'joinInfo':
+      return slotOk('attempt') && slotOk('knownIncarnation') && isBallot(m.promised) && sslot('maxSlot') && slotOk('commitSlot') ? null : 'bad joinInfo'
+    case 'join':
+      return slotOk('incarnation') ? null : 'bad join'
+    case 'joinAck':
+      return slotOk('incarnation') && isBallot(m.promised) && sslot('maxSlot') && slotOk('commitSlot') ? null : 'bad joinAck'
+    default:
+      return `unknown type ${String(m.type)}`
+  }
 }

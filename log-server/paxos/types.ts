@@ -234,7 +234,7 @@ export type ProposalErrorCode = 'not_leader' | 'too_large' | 'overloaded' | 'seq
 
 export type ReadIndexResult =
   | { readonly requestId: RequestId; readonly ok: true; readonly tail: number; readonly commitSlot: number }
-  | { readonly requestId: RequestId; readonly ok: false; readonly code: 'not_leader'; readonly leader: ReplicaId | null }
+  | { readonly requestId: RequestId; readonly ok: false; readonly code: 'not_leader' | 'overloaded'; readonly leader: ReplicaId | null }
 
 /** Catch-up the driver must serve from storage (records older than the core keeps in memory). */
 export interface StorageRead {

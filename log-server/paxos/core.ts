@@ -152,7 +152,8 @@ export class PaxosCore {
   private commitSlot: number
   private nextPosition: number
   private lastTs: number
-  private readonly sessions: Map<string, SessionState>
+  /** Mutable in memory; snapshotted into a SessionUpdate once per client per slot. */
+  private readonly sessions: Map<string, { seqs: { seq: number; first: number; count: number }[]; lastSlot: number }>
   private readonly trims: Map<string, number>
   private readonly recent = new Map<number, ChosenRecord>()
   /** Values known chosen but not yet applied (a gap before them). */
@@ -214,7 +215,8 @@ export class PaxosCore {
       this.commitSlot = a.commitSlot
       this.nextPosition = a.nextPosition
       this.lastTs = a.lastTs
-      this.sessions = new Map(a.sessions)
+      this.sessions = new Map()
+      for (const [k, v] of a.sessions) this.sessions.set(k, { seqs: v.seqs.map((x) => ({ ...x })), lastSlot: v.lastSlot })
       this.trims = new Map(a.trims)
       for (const r of persisted.accepted) if (r.slot >= this.commitSlot) this.accepted.set(r.slot, { ballot: r.ballot, value: r.value })
       for (const r of persisted.recentChosen) this.recent.set(r.slot, r)
@@ -1030,7 +1032,7 @@ export class PaxosCore {
     const firstPosition = this.nextPosition
     const ts = Math.max(this.lastTs, value.ts)
     const outcomes: Outcome[] = new Array<Outcome>(value.ops.length)
-    const sessionUpdates: SessionUpdate[] = []
+    const touched = new Set<string>()
     const trimUpdates: TrimUpdate[] = []
     let next = firstPosition
     for (let i = 0; i < value.ops.length; i++) {
@@ -1056,14 +1058,27 @@ export class PaxosCore {
         continue
       }
       outcomes[i] = NEW
-      sessionUpdates.push(this.recordSession(op.clientId, op.seq, next, op.entries.length, slot))
+      this.recordSession(op.clientId, op.seq, next, op.entries.length, slot)
+      touched.add(op.clientId)
       next += op.entries.length
+    }
+    const sessionUpdates: SessionUpdate[] = []
+    // Most recently active last (insertion order = LRU order): once per client per slot.
+    for (const clientId of touched) {
+      const st = this.sessions.get(clientId)!
+      this.sessions.delete(clientId)
+      this.sessions.set(clientId, st)
     }
     // Evict the least recently active clients past the bound (insertion order = LRU).
     while (this.sessions.size > this.cfg.sessionsMax) {
       const oldest = this.sessions.keys().next().value as string
       this.sessions.delete(oldest)
+      touched.delete(oldest)
       sessionUpdates.push({ clientId: oldest, state: null })
+    }
+    for (const clientId of touched) {
+      const st = this.sessions.get(clientId)!
+      sessionUpdates.push({ clientId, state: { seqs: st.seqs.slice(), lastSlot: st.lastSlot } satisfies SessionState })
     }
     const record: ChosenRecord = { slot, value, firstPosition, ts, outcomes }
     this.commitSlot = slot + 1
@@ -1072,7 +1087,7 @@ export class PaxosCore {
     this.accepted.delete(slot)
     this.recent.set(slot, record)
     this.recent.delete(slot - this.cfg.recentChosenMax)
-    this.write({ kind: 'chosen', record, sessions: dedupeSessionUpdates(sessionUpdates), trims: trimUpdates })
+    this.write({ kind: 'chosen', record, sessions: sessionUpdates, trims: trimUpdates })
     this.out.chosen.push(record)
     const requests = this.waiting.get(slot)
     if (requests !== undefined) {
@@ -1104,23 +1119,27 @@ export class PaxosCore {
     if (op.clientId === undefined || op.seq === undefined) return null
     const s = this.sessions.get(op.clientId)
     if (s === undefined) return null
+    const last = s.seqs[s.seqs.length - 1]
+    if (last !== undefined && op.seq > last.seq) return null // the common case: a new, higher sequence
     for (const x of s.seqs) if (x.seq === op.seq) return { kind: 'dup', first: x.first }
     const oldest = s.seqs[0]
     if (oldest !== undefined && s.seqs.length >= this.cfg.sessionWindow && op.seq < oldest.seq) return { kind: 'rejected', code: 'sequence_too_old' }
     return null
   }
 
-  private recordSession(clientId: string, seq: number, first: number, count: number, slot: number): SessionUpdate {
-    const prev = this.sessions.get(clientId)
-    const seqs = prev === undefined ? [] : prev.seqs.slice()
+  private recordSession(clientId: string, seq: number, first: number, count: number, slot: number): void {
+    let st = this.sessions.get(clientId)
+    if (st === undefined) {
+      st = { seqs: [], lastSlot: slot }
+      this.sessions.set(clientId, st)
+    }
+    const seqs = st.seqs
     let i = seqs.length
     while (i > 0 && seqs[i - 1]!.seq > seq) i--
-    seqs.splice(i, 0, { seq, first, count })
-    if (seqs.length > this.cfg.sessionWindow) seqs.splice(0, seqs.length - this.cfg.sessionWindow)
-    const state: SessionState = { seqs, lastSlot: slot }
-    this.sessions.delete(clientId)
-    this.sessions.set(clientId, state)
-    return { clientId, state }
+    if (i === seqs.length) seqs.push({ seq, first, count })
+    else seqs.splice(i, 0, { seq, first, count })
+    if (seqs.length > this.cfg.sessionWindow) seqs.shift()
+    st.lastSlot = slot
   }
 
   private maxSlot(): number {
@@ -1128,16 +1147,6 @@ export class PaxosCore {
     for (const s of this.accepted.keys()) if (s > m) m = s
     return m
   }
-}
-
-function dedupeSessionUpdates(updates: SessionUpdate[]): SessionUpdate[] {
-  if (updates.length < 2) return updates
-  const last = new Map<string, SessionUpdate>()
-  for (const u of updates) {
-    last.delete(u.clientId)
-    last.set(u.clientId, u)
-  }
-  return [...last.values()]
 }
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never

@@ -5,7 +5,7 @@ import type { ReplicaId } from './types.ts'
 
 export interface CoreConfig {
   readonly id: ReplicaId
-  /** Cluster size: 3 or 5. */
+  /** Cluster size: 3 or 5 (1 for a single-node development log with no fault tolerance). */
   readonly replicas: number
   /** A follower that hears no leader for a random number of ticks in [t, 2t) starts an election. */
   readonly electionTimeoutTicks: number
@@ -69,7 +69,7 @@ function positiveInt(name: string, v: unknown): void {
 
 export function validateCoreConfig(partial: Partial<CoreConfig> & Pick<CoreConfig, 'id' | 'replicas'>): CoreConfig {
   const c: CoreConfig = { ...DEFAULT_CORE_CONFIG, ...partial }
-  if (c.replicas !== 3 && c.replicas !== 5) throw new ConfigError(`replicas must be 3 or 5, got ${String(c.replicas)}`)
+  if (c.replicas !== 1 && c.replicas !== 3 && c.replicas !== 5) throw new ConfigError(`replicas must be 3 or 5 (or 1 for a single-node dev log), got ${String(c.replicas)}`)
   if (!Number.isSafeInteger(c.id) || c.id < 0 || c.id >= c.replicas) {
     throw new ConfigError(`id must be an integer in [0, ${c.replicas - 1}], got ${String(c.id)}`)
   }

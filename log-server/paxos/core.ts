@@ -346,6 +346,14 @@ export class PaxosCore {
     return this.end()
   }
 
+  /**
+   * A catch-up request the driver sends on its own, to refetch chosen records that
+   * its storage found corrupt (slots below commitSlot, which the core never asks for).
+   */
+  repairRequest(to: ReplicaId, fromSlot: number, toSlot: number): Message {
+    return { type: 'catchupRequest', from: this.id, to, inc: this.incarnation, vec: this.vec, fromSlot, toSlot }
+  }
+
   status(): CoreStatus {
     return {
       id: this.id,
@@ -470,6 +478,17 @@ export class PaxosCore {
   private tickJoin(): void {
     const j = this.join
     assert(j !== null, 'joining without join state')
+    if (this.n === 1) {
+      // A single-node log has no one to ask and nothing to have forgotten.
+      this.incarnation = this.incarnation + 1
+      this.incs[this.id] = this.incarnation
+      this.vec = Object.freeze([...this.incs])
+      this.join = null
+      this.voting = true
+      this.role = 'follower'
+      this.writeIdentity()
+      return
+    }
     j.elapsed++
     if (j.elapsed < this.cfg.joinRetryTicks) return
     j.elapsed = 0

@@ -103,3 +103,16 @@ describe('paxos core on a fault-free network', () => {
     for (let i = 1; i < ts.length; i++) expect(ts[i]!).toBeGreaterThanOrEqual(ts[i - 1]!)
   })
 })
+
+describe('single-node development log', () => {
+  it('elects itself and chooses without peers', () => {
+    const c = new MiniCluster(1)
+    const l = c.elect()
+    expect(l).toBe(0)
+    const id = c.propose(0, append('s', 'solo'))
+    const r = c.results.get(id)
+    expect(r?.ok && r.firstPosition).toBe(0)
+    const rd = c.readIndex(0)
+    expect(c.reads.get(rd)).toMatchObject({ ok: true, tail: 1 })
+  })
+})

@@ -1,0 +1,481 @@
+// The replica driver: wires the pure Paxos core to storage, the peer transport, a
+// timer and the HTTP API. It owns the order the core demands for every Output:
+//   1. persist the writes (group-committed LevelDB batch, fsynced);
+//   2. then send the messages;
+//   3. then deliver chosen slots, proposal results and read-index answers;
+//   4. then serve storage reads (catch-up of peers from disk).
+// Outputs are handled strictly in the order the core produced them: an Output with no
+// writes still waits for earlier persists, so no message ever overtakes a write made
+// before it.
+
+import type { Message } from './paxos/types.ts'
+import { PaxosCore } from './paxos/core.ts'
+import { seededRng } from './paxos/rng.ts'
+import type { ChosenRecord, Op, Output, ProposalResult, ReadIndexResult } from './paxos/types.ts'
+import { ballotString } from './paxos/types.ts'
+import type { LogStore, LogEntry } from './storage/log-store.ts'
+import { isStorageError } from './storage/errors.ts'
+import { QuipuError } from './errors.ts'
+import type { ApiEntry, AppendRequest, ReadRange, ReadResult, ReplicaApi, ReplicaStatus, Subscription, TailResult } from './api/replica-api.ts'
+import { urlOf, type ReplicaConfig } from './replica-config.ts'
+
+/** The peer transport as the driver uses it. */
+export interface PeerLink {
+  start(): Promise<void>
+  send(msg: Message): void
+  onMessage(handler: (msg: Message) => void): void
+  connected(peer: number): boolean
+  close(): Promise<void>
+}
+
+export interface ReplicaDeps {
+  readonly config: ReplicaConfig
+  readonly store: LogStore
+  readonly transport: PeerLink
+  /** Wall clock in ms (for slot timestamps); Date.now by default. */
+  readonly clock?: () => number
+  readonly log?: (line: string) => void
+}
+
+interface Pending<T> {
+  resolve(v: T): void
+  reject(e: Error): void
+  timer: NodeJS.Timeout | null
+}
+
+interface Subscriber {
+  readonly streams: readonly string[]
+  cursor: number
+  readonly onEntries: (entries: readonly ApiEntry[], next: number) => void
+  readonly onError: (err: Error) => void
+  pumping: boolean
+  again: boolean
+  closed: boolean
+}
+
+const REQUEST_TIMEOUT_MS = 10_000
+const SUBSCRIBE_BATCH = 1000
+const REPAIR_WAIT_MS = 3_000
+
+export class Replica implements ReplicaApi {
+  readonly config: ReplicaConfig
+  private readonly store: LogStore
+  private readonly transport: PeerLink
+  private readonly clock: () => number
+  private readonly log: (line: string) => void
+  private core!: PaxosCore
+  private ticker: NodeJS.Timeout | null = null
+  private lastPersist: Promise<void> | null = null
+  private nextRequestId = 1
+  private readonly proposals = new Map<number, Pending<ProposalResult>>()
+  private readonly reads = new Map<number, Pending<ReadIndexResult>>()
+  private batch: { requestId: number; op: Op }[] = []
+  private batchScheduled = false
+  private readonly subscribers = new Set<Subscriber>()
+  private readonly repairs = new Map<number, { waiters: (() => void)[]; sentAt: number }>()
+  private stopping = false
+  private failed: Error | null = null
+
+  constructor(deps: ReplicaDeps) {
+    this.config = deps.config
+    this.store = deps.store
+    this.transport = deps.transport
+    this.clock = deps.clock ?? Date.now
+    this.log = deps.log ?? ((l) => console.log(l))
+  }
+
+  /** Open storage, build the core from what it holds, start the transport and the ticker. */
+  async start(): Promise<void> {
+    await this.store.open()
+    const persisted = await this.store.load()
+    const c = this.config
+    this.core = new PaxosCore({ ...c.core, id: c.id, replicas: c.peers.length }, persisted, seededRng((Date.now() ^ (c.id * 0x9e3779b9)) >>> 0), this.clock())
+    this.log(
+      persisted === null
+        ? `replica ${c.id}: empty data dir ${c.dataDir}: joining the cluster (a new replica, or one that lost its disk)`
+        : `replica ${c.id}: resumed from ${c.dataDir} at slot ${persisted.applied.commitSlot}, position ${persisted.applied.nextPosition}`,
+    )
+    this.transport.onMessage((m) => this.onPeerMessage(m))
+    await this.transport.start()
+    this.ticker = setInterval(() => this.handle(this.core.tick(this.clock())), c.tickMs)
+  }
+
+  /** Graceful stop: no new work, finish what is being persisted, close everything. */
+  async stop(): Promise<void> {
+    if (this.stopping) return
+    this.stopping = true
+    if (this.ticker) clearInterval(this.ticker)
+    this.ticker = null
+    for (const s of this.subscribers) s.closed = true
+    this.subscribers.clear()
+    try {
+      await this.lastPersist
+    } catch {
+      // already reported
+    }
+    for (const [, p] of this.proposals) p.reject(new QuipuError('unavailable', 'replica is shutting down'))
+    for (const [, p] of this.reads) p.reject(new QuipuError('unavailable', 'replica is shutting down'))
+    this.proposals.clear()
+    this.reads.clear()
+    await this.transport.close()
+    await this.store.close()
+  }
+
+  // ---------------------------------------------------------------- the output pipeline
+
+  private handle(o: Output): void {
+    if (this.failed !== null) return
+    if (this.config.debug) for (const r of o.ignored) this.log(`debug: ${r}`)
+    if (o.writes.length > 0) {
+      const p = this.store.persist(o.writes)
+      this.lastPersist = p
+      p.then(
+        () => {
+          if (this.lastPersist === p) this.lastPersist = null
+          this.deliver(o)
+        },
+        (e: unknown) => this.fail(e),
+      )
+    } else if (this.lastPersist !== null) {
+      this.lastPersist.then(
+        () => this.deliver(o),
+        () => undefined,
+      )
+    } else {
+      this.deliver(o)
+    }
+  }
+
+  /** A storage write failed: this replica can no longer keep its promises. Stop it. */
+  private fail(e: unknown): void {
+    if (this.failed !== null) return
+    this.failed = e instanceof Error ? e : new Error(String(e))
+    this.log(`replica ${this.config.id}: FATAL: persisting failed, stopping: ${this.failed.message}`)
+    if (this.ticker) clearInterval(this.ticker)
+    this.ticker = null
+    for (const [, p] of this.proposals) p.reject(new QuipuError('unavailable', 'replica stopped after a storage failure'))
+    this.proposals.clear()
+    process.exitCode = 1
+  }
+
+  private deliver(o: Output): void {
+    for (const m of o.messages) this.transport.send(m)
+    for (const r of o.results) {
+      const p = this.proposals.get(r.requestId)
+      if (p === undefined) continue
+      this.proposals.delete(r.requestId)
+      if (p.timer) clearTimeout(p.timer)
+      p.resolve(r)
+    }
+    for (const r of o.reads) {
+      const p = this.reads.get(r.requestId)
+      if (p === undefined) continue
+      this.reads.delete(r.requestId)
+      if (p.timer) clearTimeout(p.timer)
+      p.resolve(r)
+    }
+    if (o.chosen.length > 0) {
+      if (o.chosen.some((r) => r.value.ops.some((op) => op.kind === 'trim'))) this.compactSoon()
+      for (const s of this.subscribers) this.pump(s)
+    }
+    for (const sr of o.storageReads) {
+      this.store.chosenRange(sr.fromSlot, sr.toSlot, this.config.core.catchupSlotsMax).then(
+        (records) => this.handle(this.core.serveCatchup(sr.to, records)),
+        (e: unknown) => this.log(`replica ${this.config.id}: cannot serve catch-up of slots ${sr.fromSlot}..${sr.toSlot} to ${sr.to}: ${String(e)}`),
+      )
+    }
+  }
+
+  private onPeerMessage(m: Message): void {
+    if (this.stopping || this.failed !== null) return
+    if (m.type === 'catchupReply' && this.repairs.size > 0) this.maybeRepair(m.records)
+    this.handle(this.core.step(m))
+  }
+
+  private compacting = false
+  private compactSoon(): void {
+    if (this.compacting) return
+    this.compacting = true
+    const step = (): void => {
+      this.store.compact().then(
+        (r) => {
+          if (!r.done && !this.stopping) setImmediate(step)
+          else this.compacting = false
+        },
+        (e: unknown) => {
+          this.compacting = false
+          this.log(`replica ${this.config.id}: compaction failed: ${String(e)}`)
+        },
+      )
+    }
+    setImmediate(step)
+  }
+
+  // ---------------------------------------------------------------- corruption repair
+
+  /** Refetch a corrupt slot from peers; resolves when repaired or after a bounded wait. */
+  private repair(slot: number): Promise<void> {
+    return new Promise((resolve) => {
+      let r = this.repairs.get(slot)
+      if (r === undefined) {
+        r = { waiters: [], sentAt: Date.now() }
+        this.repairs.set(slot, r)
+        const n = this.config.peers.length
+        for (let p = 0; p < n; p++) if (p !== this.config.id) this.transport.send(this.core.repairRequest(p, slot, slot + 1))
+        this.log(`replica ${this.config.id}: slot ${slot} is corrupt on disk: refetching it from peers`)
+      }
+      const done = (): void => resolve()
+      r.waiters.push(done)
+      setTimeout(done, REPAIR_WAIT_MS).unref()
+    })
+  }
+
+  private maybeRepair(records: readonly ChosenRecord[]): void {
+    const wanted = records.filter((r) => this.repairs.has(r.slot))
+    if (wanted.length === 0) return
+    this.store.repair(wanted).then(
+      () => {
+        for (const r of wanted) {
+          const w = this.repairs.get(r.slot)
+          this.repairs.delete(r.slot)
+          this.log(`replica ${this.config.id}: slot ${r.slot} repaired from a peer`)
+          for (const f of w?.waiters ?? []) f()
+        }
+      },
+      (e: unknown) => this.log(`replica ${this.config.id}: repair failed: ${String(e)}`),
+    )
+  }
+
+  /** Run a read; on a corrupt record, refetch it from a peer once and retry. */
+  private async readRepairing<T>(read: () => Promise<T>): Promise<T> {
+    try {
+      return await read()
+    } catch (e) {
+      if (!isStorageError(e) || e.code !== 'corrupt') throw this.mapStorageError(e)
+      const slot = (e as { slot?: unknown }).slot
+      if (typeof slot === 'number') await this.repair(slot)
+      try {
+        return await read()
+      } catch (e2) {
+        throw this.mapStorageError(e2)
+      }
+    }
+  }
+
+  private mapStorageError(e: unknown): Error {
+    if (e instanceof QuipuError) return e
+    if (isStorageError(e)) {
+      if (e.code === 'trimmed') return new QuipuError('trimmed', e.message, pick(e, ['trimmedBefore', 'stream']))
+      if (e.code === 'corrupt') return new QuipuError('corrupt', `${e.message}; the replica is refetching it from a peer, try again or read from another replica`)
+      if (e.code === 'closed') return new QuipuError('unavailable', 'replica is shutting down')
+    }
+    return e instanceof Error ? e : new Error(String(e))
+  }
+
+  // ---------------------------------------------------------------- ReplicaApi
+
+  private leaderUrl(): string | null {
+    const l = this.core.status().leader
+    return l === null ? null : urlOf(this.config.peers[l]!)
+  }
+
+  private notLeader(): QuipuError {
+    const leader = this.leaderUrl()
+    const st = this.core.status()
+    if (st.leader === this.config.id) return new QuipuError('unavailable', 'this replica leads but cannot reach a quorum')
+    return leader === null
+      ? new QuipuError('unavailable', 'no leader is known right now (election in progress or no quorum); retry shortly')
+      : new QuipuError('not_leader', `replica ${st.leader} is the leader`, { leader })
+  }
+
+  private propose(op: Op): Promise<ProposalResult> {
+    if (this.stopping || this.failed !== null) return Promise.reject(new QuipuError('unavailable', 'replica is shutting down'))
+    if (this.core.status().role !== 'leader') return Promise.reject(this.notLeader())
+    const requestId = this.nextRequestId++
+    return new Promise<ProposalResult>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        if (this.proposals.delete(requestId)) reject(new QuipuError('unavailable', `not chosen within ${REQUEST_TIMEOUT_MS} ms (no quorum?); retry with the same clientId and seq`))
+      }, REQUEST_TIMEOUT_MS)
+      this.proposals.set(requestId, { resolve, reject, timer })
+      // Coalesce the requests of one event-loop turn into one proposeBatch: bigger
+      // slots, fewer fsyncs.
+      this.batch.push({ requestId, op })
+      if (!this.batchScheduled) {
+        this.batchScheduled = true
+        setImmediate(() => {
+          this.batchScheduled = false
+          const items = this.batch
+          this.batch = []
+          this.handle(this.core.proposeBatch(items))
+        })
+      }
+    })
+  }
+
+  private proposalError(r: Extract<ProposalResult, { ok: false }>): QuipuError {
+    switch (r.code) {
+      case 'not_leader':
+        return this.notLeader()
+      case 'too_large':
+        return new QuipuError('too_large', r.message)
+      case 'overloaded':
+        return new QuipuError('overloaded', r.message)
+      case 'sequence_too_old':
+        return new QuipuError('conflict', r.message)
+      default:
+        return new QuipuError('bad_request', r.message)
+    }
+  }
+
+  async append(req: AppendRequest): Promise<{ positions: number[] }> {
+    const op: Op = { kind: 'append', clientId: req.clientId, seq: req.seq, entries: req.entries }
+    if ((req.clientId === undefined) !== (req.seq === undefined)) throw new QuipuError('bad_request', 'clientId and seq go together')
+    const r = await this.propose(op)
+    if (!r.ok) throw this.proposalError(r)
+    const positions = new Array<number>(r.count)
+    for (let i = 0; i < r.count; i++) positions[i] = r.firstPosition + i
+    return { positions }
+  }
+
+  async trim(stream: string, before: number): Promise<{ trimmedBefore: number }> {
+    const r = await this.propose({ kind: 'trim', stream, before })
+    if (!r.ok) throw this.proposalError(r)
+    return { trimmedBefore: this.store.trimPoint(stream) }
+  }
+
+  async tail(streams: readonly string[] = []): Promise<TailResult> {
+    if (this.core.status().role !== 'leader') throw this.notLeader()
+    const requestId = this.nextRequestId++
+    const r = await new Promise<ReadIndexResult>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        if (this.reads.delete(requestId)) reject(new QuipuError('unavailable', `leadership not confirmed within ${REQUEST_TIMEOUT_MS} ms (no quorum?)`))
+      }, REQUEST_TIMEOUT_MS)
+      this.reads.set(requestId, { resolve, reject, timer })
+      this.handle(this.core.readIndex(requestId))
+    })
+    if (!r.ok) throw r.code === 'overloaded' ? new QuipuError('overloaded', 'too many tail queries waiting') : this.notLeader()
+    // The read is confirmed; wait until what the core applied is durable in the store
+    // (reads are served from the store).
+    await this.waitStoreTail(r.tail)
+    const out: Record<string, number> = {}
+    for (const s of streams) out[s] = await this.store.streamLast(s)
+    return { tail: r.tail, streams: out }
+  }
+
+  private async waitStoreTail(tail: number): Promise<void> {
+    for (let i = 0; i < 1000 && this.store.tail() < tail; i++) {
+      await (this.lastPersist ?? new Promise((r) => setTimeout(r, 1)))
+    }
+  }
+
+  readLog(range: ReadRange): Promise<ReadResult> {
+    return this.readRepairing(async () => toApi(await this.store.readLog(range), this))
+  }
+
+  readStream(name: string, range: ReadRange): Promise<ReadResult> {
+    return this.readRepairing(async () => toApi(await this.store.readStream(name, range), this))
+  }
+
+  /** The log time of the slot holding `position` (0 if unknown). */
+  tsOf(entry: LogEntry): number {
+    return (entry as { ts?: number }).ts ?? 0
+  }
+
+  status(): ReplicaStatus {
+    const st = this.core.status()
+    const trim: Record<string, number> = {}
+    for (const [k, v] of this.core.applied.trims) trim[k] = v
+    return {
+      id: this.config.id,
+      role: st.role,
+      leader: st.leader === null ? null : urlOf(this.config.peers[st.leader]!),
+      ballot: ballotString(st.ballot),
+      commitPosition: st.nextPosition,
+      commitSlot: st.commitSlot,
+      trim,
+      peers: this.config.peers.map((p, id) => ({ id, url: urlOf(p), connected: id === this.config.id || this.transport.connected(id) })),
+      voting: st.voting,
+      incarnation: st.incarnation,
+      promised: ballotString(st.promised),
+      inflightSlots: st.inflight,
+      queuedOps: st.queued,
+      storeTail: this.store.tail(),
+      reclaimed: this.store.reclaimed(),
+      lastTs: st.lastTs,
+    }
+  }
+
+  subscribe(
+    streams: readonly string[],
+    from: number,
+    onEntries: (entries: readonly ApiEntry[], next: number) => void,
+    onError: (err: Error) => void,
+  ): Subscription {
+    const s: Subscriber = { streams: [...new Set(streams)], cursor: from, onEntries, onError, pumping: false, again: false, closed: false }
+    this.subscribers.add(s)
+    this.pump(s)
+    return {
+      close: () => {
+        s.closed = true
+        this.subscribers.delete(s)
+      },
+    }
+  }
+
+  /** Push what the store holds past the subscriber's cursor; one pump at a time per subscriber. */
+  private pump(s: Subscriber): void {
+    if (s.closed) return
+    if (s.pumping) {
+      s.again = true
+      return
+    }
+    s.pumping = true
+    const run = async (): Promise<void> => {
+      do {
+        s.again = false
+        while (!s.closed && s.cursor < this.store.tail()) {
+          const res = await this.readSubscribed(s.streams, s.cursor)
+          if (s.closed) return
+          if (res.next <= s.cursor && res.entries.length === 0) break
+          s.cursor = res.next
+          if (res.entries.length > 0) s.onEntries(res.entries, res.next)
+        }
+      } while (s.again && !s.closed)
+    }
+    run().then(
+      () => {
+        s.pumping = false
+        if (s.again) this.pump(s)
+      },
+      (e: unknown) => {
+        s.pumping = false
+        s.closed = true
+        this.subscribers.delete(s)
+        s.onError(this.mapStorageError(e))
+      },
+    )
+  }
+
+  /** Entries of any of `streams` (all when empty) from `from`, merged by position. */
+  private async readSubscribed(streams: readonly string[], from: number): Promise<ReadResult> {
+    if (streams.length === 0) return this.readLog({ from, limit: SUBSCRIBE_BATCH })
+    if (streams.length === 1) return this.readStream(streams[0]!, { from, limit: SUBSCRIBE_BATCH })
+    const parts = await Promise.all(streams.map((st) => this.readStream(st, { from, limit: SUBSCRIBE_BATCH })))
+    // Complete only up to the smallest `next`: beyond it some stream was not read yet.
+    const upto = Math.min(...parts.map((p) => p.next))
+    const byPos = new Map<number, ApiEntry>()
+    for (const p of parts) for (const e of p.entries) if (e.position < upto) byPos.set(e.position, e)
+    const entries = [...byPos.values()].sort((a, b) => a.position - b.position)
+    return { entries, next: upto }
+  }
+}
+
+function toApi(r: { entries: readonly LogEntry[]; next: number }, rep: Replica): ReadResult {
+  return { entries: r.entries.map((e) => ({ position: e.position, streams: e.streams, data: e.data, ts: rep.tsOf(e) })), next: r.next }
+}
+
+function pick(o: object, keys: readonly string[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  for (const k of keys) if (k in o) out[k] = (o as Record<string, unknown>)[k]
+  return out
+}

@@ -1,0 +1,105 @@
+// The request/answer routes of the v1 contract: append, tail, log and stream reads, trim,
+// status. Each handler checks its input (validate.ts), calls the replica and answers in
+// the negotiated format; every failure goes to the server's error handler.
+
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
+import type { ReadResult, ReplicaApi } from './replica-api.ts'
+import type { HttpLimits } from './limits.ts'
+import {
+  appendBodySchema,
+  checkStreamName,
+  parseAppendBody,
+  parseReadRange,
+  parseStreamList,
+  parseTrimBody,
+  rangeQuerySchema,
+  streamParamsSchema,
+  tailQuerySchema,
+  trimBodySchema,
+} from './validate.ts'
+import type { Query } from './validate.ts'
+import { isMsgpackContentType, negotiateFormat, sendFormatted } from './wire.ts'
+
+/** Answers `body` in the format the request negotiates (msgpack, or JSON with base64 data). */
+export function sendBody(request: FastifyRequest, reply: FastifyReply, body: unknown): FastifyReply {
+  return sendFormatted(reply, negotiateFormat(request.headers.accept, request.headers['content-type']), body)
+}
+
+/**
+ * A read answer with at most `bytesMax` bytes of entry data (at least one entry). When cut,
+ * `next` = the last kept entry's position + 1: every matching entry below it was sent.
+ */
+export function capReadBytes(result: ReadResult, bytesMax: number): ReadResult {
+  let bytes = 0
+  let keep = 0
+  for (const e of result.entries) {
+    bytes += e.data.byteLength
+    if (keep > 0 && bytes > bytesMax) break
+    keep++
+  }
+  if (keep === result.entries.length) return result
+  return { entries: result.entries.slice(0, keep), next: result.entries[keep - 1]!.position + 1 }
+}
+
+function readAnswer(result: ReadResult, limits: HttpLimits): unknown {
+  const capped = capReadBytes(result, limits.readBytesMax)
+  return {
+    entries: capped.entries.map((e) => ({ position: e.position, streams: e.streams, data: e.data, ts: e.ts })),
+    next: capped.next,
+  }
+}
+
+export interface LogRoutesOptions {
+  readonly replica: ReplicaApi
+  readonly limits: HttpLimits
+}
+
+type NameParams = { name: string }
+
+export const logRoutes: FastifyPluginAsync<LogRoutesOptions> = async (app, opts) => {
+  const { replica, limits } = opts
+
+  app.post<{ Body: unknown }>('/v1/append', { schema: { body: appendBodySchema(limits) } }, async (request, reply) => {
+    const req = parseAppendBody(request.body, isMsgpackContentType(request.headers['content-type']), limits)
+    const { positions } = await replica.append(req)
+    return sendBody(request, reply, { positions })
+  })
+
+  app.get<{ Querystring: Query }>('/v1/tail', { schema: { querystring: tailQuerySchema } }, async (request, reply) => {
+    const streams = parseStreamList(request.query['streams'], limits.queryStreamsMax)
+    const result = await replica.tail(streams.length === 0 ? undefined : streams)
+    return sendBody(request, reply, { tail: result.tail, streams: result.streams })
+  })
+
+  app.get<{ Querystring: Query }>('/v1/log', { schema: { querystring: rangeQuerySchema } }, async (request, reply) => {
+    const range = parseReadRange(request.query, limits)
+    return sendBody(request, reply, readAnswer(await replica.readLog(range), limits))
+  })
+
+  app.get<{ Querystring: Query; Params: NameParams }>(
+    '/v1/streams/:name',
+    { schema: { querystring: rangeQuerySchema, params: streamParamsSchema } },
+    async (request, reply) => {
+      const name = checkStreamName(request.params.name, 'stream')
+      const range = parseReadRange(request.query, limits)
+      return sendBody(request, reply, readAnswer(await replica.readStream(name, range), limits))
+    },
+  )
+
+  app.post<{ Body: unknown; Params: NameParams }>(
+    '/v1/streams/:name/trim',
+    { schema: { body: trimBodySchema, params: streamParamsSchema } },
+    async (request, reply) => {
+      const name = checkStreamName(request.params.name, 'stream')
+      const before = parseTrimBody(request.body)
+      const { trimmedBefore } = await replica.trim(name, before)
+      return sendBody(request, reply, { trimmedBefore })
+    },
+  )
+
+  // Always JSON: an operator's route, read with curl and dashboards.
+  app.get('/v1/status', async (_request, reply) => {
+    const status = replica.status()
+    return sendFormatted(reply, 'json', status)
+  })
+}

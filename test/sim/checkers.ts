@@ -13,7 +13,7 @@
 // exactly once at the acknowledged positions, in acknowledgement order, and tail
 // answers are linearizable.
 
-import type { AppendOp, ChosenRecord, Entry, ProposalResult, ReplicaId } from '../../log-server/paxos/types.ts'
+import { ballotString, compareBallots, type AppendOp, type Ballot, type ChosenRecord, type Entry, type Message, type ProposalResult, type ReplicaId } from '../../log-server/paxos/types.ts'
 
 export class CheckFailure extends Error {
   constructor(
@@ -220,6 +220,49 @@ export class LogChecker {
     for (const s of chosen.keys()) {
       if (s >= commitSlot) fail('prefix', `replica ${replica}: disk holds chosen slot ${s} at or beyond its commitSlot ${commitSlot}`)
     }
+  }
+}
+
+// ---------------------------------------------------------------------------------
+
+/**
+ * The acceptor rule (Paxos Made Simple, P1a), watched on the wire: once an acceptor has
+ * promised ballot b (a promise, an accepted, a heartbeat ack or a nack naming it), it
+ * never again promises or accepts below b. The promise must survive restarts, so the
+ * rule holds per incarnation (a replica that lost its disk comes back under a new one).
+ */
+export class AcceptorChecker {
+  private readonly promised = new Map<string, Ballot>()
+
+  sent(m: Message): void {
+    let b: Ballot
+    let answers: boolean
+    switch (m.type) {
+      case 'promise':
+      case 'accepted':
+        b = m.ballot
+        answers = true
+        break
+      case 'heartbeatAck':
+        b = m.ballot
+        answers = false
+        break
+      case 'nack':
+        b = m.promised
+        answers = false
+        break
+      default:
+        return
+    }
+    const key = `${m.from}/${m.inc}`
+    const before = this.promised.get(key)
+    if (before !== undefined && answers && compareBallots(b, before) < 0) {
+      fail(
+        'acceptor-promise',
+        `replica ${m.from} (incarnation ${m.inc}) sent ${m.type} for ballot ${ballotString(b)} after it had promised ${ballotString(before)}${m.type === 'accepted' ? ` (slot ${m.slot})` : ''}`,
+      )
+    }
+    if (before === undefined || compareBallots(b, before) > 0) this.promised.set(key, b)
   }
 }
 

@@ -15,7 +15,7 @@ import { validateCoreConfig, type CoreConfig } from '../../log-server/paxos/conf
 import { seededRng, type Rng } from '../../log-server/paxos/rng.ts'
 import type { Message, Output, ReplicaId } from '../../log-server/paxos/types.ts'
 import { ballotString, compareBallots } from '../../log-server/paxos/types.ts'
-import { CheckFailure, HistoryChecker, LogChecker, describeRecord } from './checkers.ts'
+import { AcceptorChecker, CheckFailure, HistoryChecker, LogChecker, describeRecord } from './checkers.ts'
 import { ReplicaHost, type DriverBugs, type HostSink } from './replica-host.ts'
 import { ClientPool, type ClientWorkload } from './sim-clients.ts'
 import { CALM_NETWORK, SimNetwork, type NetworkFaults } from './sim-network.ts'
@@ -53,6 +53,8 @@ export interface SimOptions {
   bugs?: DriverBugs
   /** Keep a full event trace (otherwise only the last events, for failure reports). */
   trace?: boolean
+  /** Watch the acceptor rule on the wire (default true); off to show the log checkers alone catch a bug. */
+  wireChecks?: boolean
 }
 
 export interface SimReport {
@@ -200,6 +202,7 @@ export class Simulation {
   readonly net: SimNetwork
   readonly log = new LogChecker()
   readonly history: HistoryChecker
+  readonly acceptors = new AcceptorChecker()
   readonly clients: ClientPool
   readonly plan: FaultPlan
   private readonly rng: Rng
@@ -278,6 +281,7 @@ export class Simulation {
     return {
       send: (m) => {
         if (this.opts.trace) this.trace.add(`t${this.tick} send ${describeMessage(m)}`)
+        if (this.opts.wireChecks !== false) this.acceptors.sent(m)
         this.net.send(m, this.tick)
       },
       started: (r, commitSlot) => {
@@ -323,20 +327,31 @@ export class Simulation {
     }
   }
 
-  /** Replicas that are down, or lost their disk and do not vote yet. */
+  /**
+   * A replica counts as failed while it is down or does not vote (it lost its disk, or
+   * crashed before it finished joining, and is rejoining): either way it is not part of
+   * any quorum.
+   */
+  private failed(h: ReplicaHost): boolean {
+    const st = h.status()
+    return st === null || !st.voting
+  }
+
   private failedCount(): number {
     let k = 0
-    for (const h of this.hosts) if (!h.up || h.wiped) k++
+    for (const h of this.hosts) if (this.failed(h)) k++
     return k
   }
 
-  private mayFail(): boolean {
-    return this.phase === 'safety' && this.failedCount() < this.f
+  /** May `victim` crash now? Crashing a replica that already counts as failed adds no failure. */
+  private mayCrash(victim: ReplicaHost): boolean {
+    if (this.phase !== 'safety') return false
+    return this.failed(victim) || this.failedCount() + 1 <= this.f
   }
 
   private crashAfterPersist(h: ReplicaHost, out: Output): { sent: number } | null {
     const p = this.plan.crashAfterPersistRate
-    if (p === 0 || !this.mayFail() || out.writes.length === 0) return null
+    if (p === 0 || out.writes.length === 0 || !this.mayCrash(h)) return null
     if (this.rng.next() >= p) return null
     const sent = this.rng.next() < 0.5 ? 0 : this.rng.int(0, out.messages.length + 1)
     this.crashes++
@@ -373,11 +388,11 @@ export class Simulation {
     const rng = this.rng
     const p = this.plan
     // Crash one replica.
-    if (p.crashRate > 0 && rng.next() < p.crashRate && this.mayFail()) {
+    if (p.crashRate > 0 && rng.next() < p.crashRate) {
       const leader = this.leader()
       const up = this.hosts.filter((h) => h.up).map((h) => h.id)
       const victim = leader !== null && rng.next() < p.leaderCrashBias ? leader : up[rng.int(0, up.length)]
-      if (victim !== undefined) {
+      if (victim !== undefined && this.mayCrash(this.hosts[victim]!)) {
         this.hosts[victim]!.crash()
         this.crashes++
         this.trace.add(`t${this.tick} replica ${victim} CRASHED${victim === leader ? ' (leader)' : ''}`)

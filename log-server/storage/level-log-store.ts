@@ -134,6 +134,9 @@ interface ExclusiveJob {
 
 type Job = PersistJob | ExclusiveJob
 
+/** Missing slots open() remembers, at most. */
+const MISSING_SLOTS_MAX = 100_000
+
 function opBytes(op: BatchOp): number {
   return op.key.length + (op.type === 'put' ? op.value.length : 0)
 }
@@ -228,6 +231,12 @@ export class LevelLogStore implements LogStore {
   private applied = { commitSlot: 0, nextPosition: 0, lastTs: 0 }
   private trims = new Map<string, number>()
   private reclaimedPrefix: ReclaimedPrefix = { slot: 0, position: 0 }
+  /**
+   * Slots below commitSlot whose slot index is absent although nothing reclaimed them:
+   * LevelDB dropped them (a damaged write-ahead log is skipped on recovery). Found by
+   * open(); reads overlapping their positions raise CorruptionError until repair().
+   */
+  private missing: { slot: number; from: number; to: number }[] = []
 
   private readonly queue: Job[] = []
   private queuedWrites = 0
@@ -278,6 +287,7 @@ export class LevelLogStore implements LogStore {
         this.reclaimedPrefix = { slot: asInt(a[0], w), position: asInt(a[1], w) }
       }
       this.trims = await this.readTrims(db, undefined)
+      this.missing = await this.findMissing(db)
     } catch (err) {
       await db.close().catch(() => undefined)
       throw mapError(err)
@@ -294,6 +304,56 @@ export class LevelLogStore implements LogStore {
     while (this.draining !== null) await this.draining
     this.db = null
     await db.close()
+  }
+
+  /**
+   * Scans the slot index keys (keys only: ~1 s per million slots) of the held range
+   * [reclaimed slot, commitSlot) for slots that are absent. Bounded: at most
+   * MISSING_SLOTS_MAX are remembered (the replica repairs them, then restarts find more).
+   */
+  private async findMissing(db: Db): Promise<{ slot: number; from: number; to: number }[]> {
+    const lo = this.reclaimedPrefix.slot
+    const hi = this.applied.commitSlot
+    if (hi <= lo) return []
+    const gaps: { fromSlot: number; toSlot: number }[] = []
+    let expected = lo
+    for await (const k of db.keys({ gte: slotKey(lo), lt: slotKey(hi) })) {
+      const slot = parseSlotKey(k)
+      if (slot === null) continue
+      if (slot > expected) gaps.push({ fromSlot: expected, toSlot: slot })
+      expected = slot + 1
+    }
+    if (expected < hi) gaps.push({ fromSlot: expected, toSlot: hi })
+    const out: { slot: number; from: number; to: number }[] = []
+    const neighbour = async (slot: number, side: 'end' | 'first', fallback: number): Promise<number> => {
+      const v = await db.get(slotKey(slot)).catch(() => undefined)
+      if (v === undefined) return fallback
+      try {
+        return decodeSlotIndex(v, slot)[side]
+      } catch {
+        return fallback
+      }
+    }
+    for (const g of gaps) {
+      const from = g.fromSlot > lo ? await neighbour(g.fromSlot - 1, 'end', this.reclaimedPrefix.position) : this.reclaimedPrefix.position
+      const to = g.toSlot < hi ? await neighbour(g.toSlot, 'first', this.applied.nextPosition) : this.applied.nextPosition
+      for (let slot = g.fromSlot; slot < g.toSlot && out.length < MISSING_SLOTS_MAX; slot++) out.push({ slot, from, to })
+    }
+    return out
+  }
+
+  /** CorruptionError if a missing slot may hold positions in [from, to). */
+  private checkMissing(from: number, to: number): void {
+    for (const m of this.missing) {
+      if (m.from < m.to && m.from < to && m.to > from) {
+        throw new CorruptionError(`slot ${m.slot} (positions ${m.from}..${m.to - 1} at most) is missing from storage`, { slot: m.slot, position: m.from })
+      }
+    }
+  }
+
+  /** Slots found missing at open() and not repaired since. */
+  missingSlots(): number[] {
+    return this.missing.map((m) => m.slot)
   }
 
   private openDb(): Db {
@@ -556,9 +616,13 @@ export class LevelLogStore implements LogStore {
       }
       const present = slotEntries.filter((e) => e.idx !== null)
       const values = await db.getMany(present.map((e) => recordKey(e.idx!.end, e.slot)), { snapshot })
+      // Only a contiguous run of slots ending at commitSlot - 1 is a tail of the log.
       let recent: ChosenRecord[] = []
       let vi = 0
+      let expected = fromSlot
       for (const e of slotEntries) {
+        if (e.slot !== expected) recent = []
+        expected = e.slot + 1
         if (e.idx === null) {
           recent = []
           continue
@@ -572,6 +636,8 @@ export class LevelLogStore implements LogStore {
           recent = []
         }
       }
+
+      if (expected !== applied.commitSlot) recent = []
 
       const appliedState: AppliedState = {
         commitSlot: applied.commitSlot,
@@ -607,7 +673,14 @@ export class LevelLogStore implements LogStore {
     if (toSlot <= fromSlot) return []
     return this.withSnapshot(async (db, snapshot) => {
       const sv = await db.get(slotKey(fromSlot), { snapshot })
-      if (sv === undefined) return []
+      if (sv === undefined) {
+        const rv = await db.get(metaKey('reclaimed'), { snapshot })
+        const reclaimedSlot = rv === undefined ? 0 : asInt(asArray(unframe(rv, { what: 'reclaimed meta' }), { what: 'reclaimed meta' })[0], { what: 'reclaimed meta' })
+        if (fromSlot >= reclaimedSlot && fromSlot < this.applied.commitSlot) {
+          throw new CorruptionError(`slot ${fromSlot} is missing from storage`, { slot: fromSlot })
+        }
+        return []
+      }
       const start = decodeSlotIndex(sv, fromSlot)
       const out: ChosenRecord[] = []
       let bytes = 0
@@ -637,6 +710,7 @@ export class LevelLogStore implements LogStore {
       throw new TrimmedError(`positions below ${this.reclaimedPrefix.position} are reclaimed`, this.reclaimedPrefix.position)
     }
     if (c.full) return c.result(c.from)
+    const tailBefore = this.applied.nextPosition
     return this.withSnapshot(async (db, snapshot) => {
       // The record holding `from` is the first whose end > from.
       const it = db.iterator({ ...recordsFrom(c.from + 1, 0), snapshot })
@@ -654,6 +728,7 @@ export class LevelLogStore implements LogStore {
             const rv = await db.get(metaKey('reclaimed'), { snapshot })
             const reclaimedPos = rv === undefined ? 0 : asInt(asArray(unframe(rv, { what: 'reclaimed meta' }), { what: 'reclaimed meta' })[1], { what: 'reclaimed meta' })
             if (c.from < reclaimedPos) throw new TrimmedError(`positions below ${reclaimedPos} are reclaimed`, reclaimedPos)
+            this.checkMissing(c.from, c.from + 1)
             throw new CorruptionError(`no slot record holds position ${c.from}`, { slot: key.slot - 1, position: c.from })
           }
           if (expectedFirst !== null && r.firstPosition !== expectedFirst) {
@@ -678,6 +753,11 @@ export class LevelLogStore implements LogStore {
         }
       } finally {
         await it.close()
+      }
+      if (!c.full && scannedEnd < Math.min(c.to, tailBefore)) {
+        // The newest records are gone although the applied meta counts them.
+        this.checkMissing(scannedEnd, scannedEnd + 1)
+        throw new CorruptionError(`no slot record holds position ${scannedEnd}`, { slot: prevSlot + 1, position: scannedEnd })
       }
       return c.result(scannedEnd)
     })
@@ -730,6 +810,9 @@ export class LevelLogStore implements LogStore {
       } finally {
         await it.close()
       }
+      // A slot lost by LevelDB may have held entries of this stream before those planned.
+      const lastPlanned = plan[plan.length - 1]
+      this.checkMissing(c.from, bounded && lastPlanned !== undefined ? lastPlanned.first + lastPlanned.offsets[lastPlanned.offsets.length - 1]! + 1 : c.to)
       const values = await db.getMany(plan.map((p) => recordKey(p.end, p.slot)), { snapshot })
       for (let i = 0; i < plan.length; i++) {
         const p = plan[i]!
@@ -864,7 +947,8 @@ export class LevelLogStore implements LogStore {
         }
         ops.push(...fresh.ops)
       }
-      return { ops, after: () => undefined }
+      const repaired = new Set(records.map((r) => r.slot))
+      return { ops, after: () => void (this.missing = this.missing.filter((m) => !repaired.has(m.slot))) }
     })
   }
 

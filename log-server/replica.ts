@@ -328,8 +328,12 @@ export class Replica implements ReplicaApi {
   }
 
   async append(req: AppendRequest): Promise<{ positions: number[] }> {
-    const op: Op = { kind: 'append', clientId: req.clientId, seq: req.seq, entries: req.entries }
     if ((req.clientId === undefined) !== (req.seq === undefined)) throw new QuipuError('bad_request', 'clientId and seq go together')
+    // Absent ids are left out, not set to undefined: the wire would turn them into null.
+    const op: Op =
+      req.clientId !== undefined && req.seq !== undefined
+        ? { kind: 'append', clientId: req.clientId, seq: req.seq, entries: req.entries }
+        : { kind: 'append', entries: req.entries }
     const r = await this.propose(op)
     if (!r.ok) throw this.proposalError(r)
     const positions = new Array<number>(r.count)

@@ -4,7 +4,7 @@ import { buildServer } from './api/server.ts'
 import { Replica } from './replica.ts'
 import { urlOf, type ReplicaConfig } from './replica-config.ts'
 import { LevelLogStore } from './storage/level-log-store.ts'
-import { createTcpTransport } from './transport/tcp-transport.ts'
+import { TcpTransport } from './transport/tcp-transport.ts'
 
 export interface RunningReplica {
   readonly replica: Replica
@@ -15,7 +15,7 @@ export interface RunningReplica {
 export async function startReplicaServer(config: ReplicaConfig, log: (line: string) => void = (l) => console.log(l)): Promise<RunningReplica> {
   mkdirSync(config.dataDir, { recursive: true })
   const store = new LevelLogStore(config.dataDir, { sync: config.sync })
-  const transport = createTcpTransport({
+  const transport = new TcpTransport({
     id: config.id,
     cluster: config.cluster,
     listen: { host: config.listen.host, port: config.listen.port + config.peerPortOffset },
@@ -27,7 +27,7 @@ export async function startReplicaServer(config: ReplicaConfig, log: (line: stri
   })
   const replica = new Replica({ config, store, transport, log })
   await replica.start()
-  const app = buildServer({ replica, limits: { bodyLimitBytes: config.bodyLimitBytes, entryBytesMax: config.entryBytesMax }, logger: false })
+  const app = buildServer({ replica, limits: { bodyBytesMax: config.bodyLimitBytes, entryBytesMax: config.entryBytesMax }, logger: false })
   await app.listen({ host: config.listen.host, port: config.listen.port })
   const url = urlOf(config.listen)
   log(`replica ${config.id}: serving ${url} (peers on port ${config.listen.port + config.peerPortOffset})`)

@@ -1066,7 +1066,8 @@ export class PaxosCore {
         outcomes[i] = NEW
         continue
       }
-      if (op.clientId === undefined || op.seq === undefined) {
+      // Absent exactly-once ids may arrive as null from the wire: both mean "none".
+      if (op.clientId == null || op.seq == null) {
         outcomes[i] = NEW
         next += op.entries.length
         continue
@@ -1135,7 +1136,7 @@ export class PaxosCore {
 
   /** null: a new append; otherwise its outcome as a duplicate (or too old to tell). */
   private lookupSession(op: AppendOp): Outcome | null {
-    if (op.clientId === undefined || op.seq === undefined) return null
+    if (op.clientId == null || op.seq == null) return null
     const s = this.sessions.get(op.clientId)
     if (s === undefined) return null
     const last = s.seqs[s.seqs.length - 1]
@@ -1194,6 +1195,10 @@ function checkValue(v: unknown): string | null {
       if (typeof o.stream !== 'string' || !isInt(o.before)) return 'bad trim op'
     } else if (o.kind === 'append') {
       if (!Array.isArray(o.entries)) return 'append without entries'
+      const a = op as { clientId?: unknown; seq?: unknown }
+      if (a.clientId != null && typeof a.clientId !== 'string') return 'append clientId is not a string'
+      if (a.seq != null && !isInt(a.seq)) return 'append seq is not an integer'
+      if ((a.clientId == null) !== (a.seq == null)) return 'append clientId and seq go together'
       for (const e of o.entries as unknown[]) {
         const en = e as { streams?: unknown; data?: unknown }
         if (typeof e !== 'object' || e === null || !Array.isArray(en.streams) || !(en.data instanceof Uint8Array)) return 'bad entry'

@@ -116,3 +116,17 @@ describe('single-node development log', () => {
     expect(c.reads.get(rd)).toMatchObject({ ok: true, tail: 1 })
   })
 })
+
+describe('messages that went through the wire', () => {
+  it('appends without exactly-once ids stay distinct on every replica when undefined fields arrive as null', () => {
+    // Regression: msgpack turns `clientId: undefined` into null; followers once took
+    // every such append after the first for a duplicate of "client null" and diverged.
+    const c = new MiniCluster(3)
+    c.wire = true
+    const l = c.elect()
+    for (let i = 0; i < 4; i++) c.propose(l, { kind: 'append', clientId: undefined, seq: undefined, entries: [{ streams: ['s'], data: new Uint8Array([i]) }] })
+    c.deliverAll()
+    c.tick(5)
+    for (let i = 0; i < 3; i++) expect(c.cores[i]!.status().nextPosition).toBe(4)
+  })
+})

@@ -5,6 +5,7 @@ import { PaxosCore } from '../../log-server/paxos/core.ts'
 import { PersistedImage } from '../../log-server/paxos/image.ts'
 import { seededRng } from '../../log-server/paxos/rng.ts'
 import type { ChosenRecord, Message, Op, Output, ProposalResult, ReadIndexResult } from '../../log-server/paxos/types.ts'
+import { decode, encode } from '@msgpack/msgpack'
 
 export class MiniCluster {
   readonly cores: (PaxosCore | null)[] = []
@@ -18,6 +19,9 @@ export class MiniCluster {
   readonly cut = new Set<string>()
   now = 1_000
   private nextRequest = 1
+
+  /** Pass every message through msgpack, as the network does (undefined becomes null). */
+  wire = false
 
   constructor(readonly n: number, seed = 1, overrides: Partial<CoreConfig> = {}) {
     for (let i = 0; i < n; i++) {
@@ -43,7 +47,8 @@ export class MiniCluster {
   deliverAll(limit = 100_000): void {
     let k = 0
     while (this.queue.length > 0 && k++ < limit) {
-      const m = this.queue.shift()!
+      const sent = this.queue.shift()!
+      const m = this.wire ? (decode(encode(sent)) as Message) : sent
       const c = this.cores[m.to]
       if (c) this.handle(m.to, c.step(m))
     }

@@ -108,5 +108,13 @@ export interface LogStore {
    */
   repair(records: readonly ChosenRecord[]): Promise<void>
 
+  /**
+   * Slots below commitSlot found absent at open() (LevelDB dropped a damaged part of
+   * its write-ahead log) and not repaired since, ascending. Reads overlapping them raise
+   * CorruptionError; the driver may also refetch them from peers right away and
+   * repair(). Always empty for memory.
+   */
+  missingSlots(): readonly number[]
+
   stats(): Promise<LogStoreStats>
 }

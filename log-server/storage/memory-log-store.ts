@@ -233,6 +233,10 @@ export class MemoryLogStore implements LogStore {
     void records
   }
 
+  missingSlots(): readonly number[] {
+    return []
+  }
+
   async stats(): Promise<LogStoreStats> {
     this.checkOpen()
     let keys = 0

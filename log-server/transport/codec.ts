@@ -102,10 +102,12 @@ const messageDecoder = new Decoder({ extensionCodec })
 
 /**
  * Decodes one frame body. Throws on undecodable msgpack (including trailing bytes).
- * Binary fields come back as Uint8Array views into `body`.
+ * Binary fields come back as plain Uint8Array views into `body` (never Buffers, whose
+ * slice() shares memory where Uint8Array's copies).
  */
 export function decodeBody(body: Uint8Array): unknown {
-  return messageDecoder.decode(body)
+  const plain = Buffer.isBuffer(body) ? new Uint8Array(body.buffer, body.byteOffset, body.byteLength) : body
+  return messageDecoder.decode(plain)
 }
 
 /** The first frame on a connection, from the dialer. */

@@ -49,6 +49,8 @@ export interface PeerStats {
   /** Messages/bytes (frames including their 4-byte length) handed to the socket. */
   readonly sentMessages: number
   readonly sentBytes: number
+  /** Flushes of the queue to the socket (one socket.write, or one corked batch, per event-loop turn). */
+  readonly writes: number
   /** Messages/bytes received and delivered to handlers. */
   readonly receivedMessages: number
   readonly receivedBytes: number

@@ -100,6 +100,7 @@ class PeerLink {
 
   sentMessages = 0
   sentBytes = 0
+  writes = 0
   receivedMessages = 0
   receivedBytes = 0
   droppedMessages = 0
@@ -134,6 +135,7 @@ class PeerLink {
     this.queuedBytes = 0
     this.sentMessages += frames.length
     this.sentBytes += bytes
+    this.writes++
     let ok: boolean
     if (frames.length === 1) {
       ok = socket.write(frames[0]!)
@@ -170,6 +172,7 @@ class PeerLink {
       inbound: this.inbound !== null,
       sentMessages: this.sentMessages,
       sentBytes: this.sentBytes,
+      writes: this.writes,
       receivedMessages: this.receivedMessages,
       receivedBytes: this.receivedBytes,
       droppedMessages: this.droppedMessages,

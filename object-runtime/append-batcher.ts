@@ -1,0 +1,233 @@
+// Client-side batching of appends, shared by every LogClient implementation (memory now,
+// HTTP later): concurrent `append` calls are gathered into one request to the log, the
+// request carries (clientId, seq) and is retried with the same seq, so the log stores it
+// once (exactly-once appends, DESIGN.md "The log service").
+//
+// Order of things: a call is validated, queued, then packed into a batch when the batch
+// fills (entries or bytes) or when the linger expires; at most `inFlightBatchesMax`
+// batches are outstanding — while the window is full, calls keep gathering, which is what
+// makes batches large under load. Calls of one `append` stay together in one batch.
+
+import { randomUUID } from 'node:crypto'
+import { LogError, assertStreamName, entryBytes, isLogError } from './log-client.ts'
+import type { AppendEntry } from './log-client.ts'
+
+export interface AppendBatcherConfig {
+  /**
+   * How long a batch that is not full waits for more appends, in ms. 0 (the default) means
+   * "until the end of the current event-loop turn" (setImmediate): every append issued in
+   * the same turn shares a batch and no timer latency is added.
+   */
+  readonly lingerMs: number
+  /** Entries in one batch, at most. Default 1024. */
+  readonly batchEntriesMax: number
+  /** Bytes (data plus stream names) in one batch, at most. Default 1 MiB. */
+  readonly batchBytesMax: number
+  /** Bytes of one entry, at most; larger entries fail with `too_large`. Default 1 MiB. */
+  readonly entryBytesMax: number
+  /** Batches sent and not yet answered, at most. Default 8 (the server keeps 64 recent seqs per client). */
+  readonly inFlightBatchesMax: number
+  /** Entries queued and not yet sent, at most; past it `append` waits for room. Default 65,536. */
+  readonly queueEntriesMax: number
+  /** Attempts per batch on `unavailable` (1 = no retry). Default 6. */
+  readonly retryAttemptsMax: number
+  /** Wait before the first retry, doubled on each further one, in ms. Default 20. */
+  readonly retryBackoffMs: number
+}
+
+export const DEFAULT_APPEND_BATCHER_CONFIG: AppendBatcherConfig = Object.freeze({
+  lingerMs: 0,
+  batchEntriesMax: 1024,
+  batchBytesMax: 1 << 20,
+  entryBytesMax: 1 << 20,
+  inFlightBatchesMax: 8,
+  queueEntriesMax: 65_536,
+  retryAttemptsMax: 6,
+  retryBackoffMs: 20,
+})
+
+export function validateAppendBatcherConfig(partial: Partial<AppendBatcherConfig> = {}): AppendBatcherConfig {
+  const c = { ...DEFAULT_APPEND_BATCHER_CONFIG, ...partial }
+  const int = (name: keyof AppendBatcherConfig, min: number): void => {
+    const v = c[name]
+    if (!Number.isSafeInteger(v) || v < min) throw new RangeError(`AppendBatcherConfig.${name} must be an integer >= ${min}, got ${v}`)
+  }
+  int('lingerMs', 0)
+  int('batchEntriesMax', 1)
+  int('batchBytesMax', 1)
+  int('entryBytesMax', 1)
+  int('inFlightBatchesMax', 1)
+  int('queueEntriesMax', 1)
+  int('retryAttemptsMax', 1)
+  int('retryBackoffMs', 0)
+  if (c.queueEntriesMax < c.batchEntriesMax) {
+    throw new RangeError(`AppendBatcherConfig.queueEntriesMax (${c.queueEntriesMax}) must be >= batchEntriesMax (${c.batchEntriesMax})`)
+  }
+  return Object.freeze(c)
+}
+
+/** Identity of one request for exactly-once: a retry carries the same pair. */
+export interface AppendRequestId {
+  readonly clientId: string
+  readonly seq: number
+}
+
+/** Sends one batch to the log; resolves with one position per entry, in order. */
+export type SendBatch = (entries: readonly AppendEntry[], id: AppendRequestId) => Promise<number[]>
+
+interface QueuedCall {
+  readonly entries: readonly AppendEntry[]
+  readonly bytes: number
+  readonly resolve: (positions: number[]) => void
+  readonly reject: (err: unknown) => void
+}
+
+export interface AppendBatcherStats {
+  /** Batches sent (retries not counted). */
+  batches: number
+  /** Requests sent, retries included. */
+  requests: number
+  /** Entries appended. */
+  entries: number
+}
+
+export class AppendBatcher {
+  readonly clientId: string
+  readonly config: AppendBatcherConfig
+  readonly stats: AppendBatcherStats = { batches: 0, requests: 0, entries: 0 }
+  private readonly send: SendBatch
+  private readonly queue: QueuedCall[] = []
+  private queuedEntries = 0
+  private queuedBytes = 0
+  private inFlight = 0
+  private seq = 0
+  private lingerScheduled = false
+  private closedError: LogError | null = null
+  /** Calls waiting for room in the queue (queueEntriesMax), FIFO. */
+  private readonly roomWaiters: Array<() => void> = []
+
+  constructor(send: SendBatch, config: Partial<AppendBatcherConfig> = {}, clientId: string = randomUUID()) {
+    this.send = send
+    this.config = validateAppendBatcherConfig(config)
+    this.clientId = clientId
+  }
+
+  async append(entries: readonly AppendEntry[]): Promise<number[]> {
+    if (this.closedError) throw this.closedError
+    if (entries.length === 0) return []
+    let bytes = 0
+    for (const e of entries) {
+      if (!Array.isArray(e.streams) || e.streams.length === 0) throw new LogError('bad_request', 'an entry must name at least one stream')
+      for (const s of e.streams) assertStreamName(s)
+      if (!(e.data instanceof Uint8Array)) throw new LogError('bad_request', 'entry data must be a Uint8Array')
+      const b = entryBytes(e)
+      if (e.data.byteLength > this.config.entryBytesMax) {
+        throw new LogError('too_large', `entry of ${e.data.byteLength} bytes exceeds entryBytesMax ${this.config.entryBytesMax}`)
+      }
+      bytes += b
+    }
+    if (entries.length > this.config.queueEntriesMax) {
+      throw new LogError('too_large', `append of ${entries.length} entries exceeds queueEntriesMax ${this.config.queueEntriesMax}`)
+    }
+    while (this.queuedEntries + entries.length > this.config.queueEntriesMax) {
+      await new Promise<void>((resolve) => this.roomWaiters.push(resolve))
+      if (this.closedError) throw this.closedError
+    }
+    return new Promise<number[]>((resolve, reject) => {
+      this.queue.push({ entries, bytes, resolve, reject })
+      this.queuedEntries += entries.length
+      this.queuedBytes += bytes
+      this.pump()
+    })
+  }
+
+  /** Fails queued calls with `closed`; batches already sent finish normally. */
+  close(): void {
+    if (this.closedError) return
+    this.closedError = new LogError('closed', 'log client closed')
+    for (const call of this.queue.splice(0)) call.reject(this.closedError)
+    this.queuedEntries = 0
+    this.queuedBytes = 0
+    for (const wake of this.roomWaiters.splice(0)) wake()
+  }
+
+  private batchIsFull(): boolean {
+    return this.queuedEntries >= this.config.batchEntriesMax || this.queuedBytes >= this.config.batchBytesMax
+  }
+
+  /** Sends what may be sent now: full batches at once, a partial one after the linger. */
+  private pump(): void {
+    while (this.queue.length > 0 && this.inFlight < this.config.inFlightBatchesMax && this.batchIsFull()) {
+      this.sendNextBatch()
+    }
+    if (this.queue.length > 0 && this.inFlight < this.config.inFlightBatchesMax && !this.lingerScheduled) {
+      this.lingerScheduled = true
+      const fire = (): void => {
+        this.lingerScheduled = false
+        while (this.queue.length > 0 && this.inFlight < this.config.inFlightBatchesMax) this.sendNextBatch()
+      }
+      if (this.config.lingerMs === 0) setImmediate(fire)
+      else setTimeout(fire, this.config.lingerMs)
+    }
+  }
+
+  private sendNextBatch(): void {
+    const calls: QueuedCall[] = []
+    const entries: AppendEntry[] = []
+    let bytes = 0
+    while (this.queue.length > 0) {
+      const next = this.queue[0]!
+      const fits = entries.length + next.entries.length <= this.config.batchEntriesMax && bytes + next.bytes <= this.config.batchBytesMax
+      // A call larger than a whole batch still goes, alone: the log decides whether it is too large.
+      if (!fits && calls.length > 0) break
+      this.queue.shift()
+      calls.push(next)
+      for (const e of next.entries) entries.push(e)
+      bytes += next.bytes
+    }
+    this.queuedEntries -= entries.length
+    this.queuedBytes -= bytes
+    while (this.roomWaiters.length > 0 && this.queuedEntries < this.config.queueEntriesMax) this.roomWaiters.shift()!()
+    this.inFlight++
+    this.stats.batches++
+    const id: AppendRequestId = { clientId: this.clientId, seq: ++this.seq }
+    void this.sendWithRetry(entries, id).then(
+      (positions) => {
+        this.stats.entries += entries.length
+        let i = 0
+        for (const call of calls) {
+          call.resolve(positions.slice(i, i + call.entries.length))
+          i += call.entries.length
+        }
+      },
+      (err: unknown) => {
+        for (const call of calls) call.reject(err)
+      },
+    ).finally(() => {
+      this.inFlight--
+      if (this.queue.length > 0) {
+        // These calls already waited for the window: send without further linger.
+        while (this.queue.length > 0 && this.inFlight < this.config.inFlightBatchesMax) this.sendNextBatch()
+      }
+    })
+  }
+
+  private async sendWithRetry(entries: readonly AppendEntry[], id: AppendRequestId): Promise<number[]> {
+    let backoffMs = this.config.retryBackoffMs
+    for (let attempt = 1; ; attempt++) {
+      this.stats.requests++
+      try {
+        const positions = await this.send(entries, id)
+        if (positions.length !== entries.length) {
+          // A broken implementation, not a condition of the world: not retried.
+          throw new Error(`log answered ${positions.length} positions for ${entries.length} entries`)
+        }
+        return positions
+      } catch (err) {
+        if (!isLogError(err, 'unavailable') || attempt >= this.config.retryAttemptsMax) throw err
+        await new Promise((resolve) => setTimeout(resolve, backoffMs))
+        backoffMs *= 2
+      }
+    }
+  }
+}

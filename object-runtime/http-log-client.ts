@@ -1,0 +1,324 @@
+// The LogClient of a real cluster: HTTP/1.1 with keep-alive (undici pools), msgpack
+// bodies, the leader found and followed through failover.
+//
+// - Leader discovery: requests that need the leader (append, tail, trim) and reads (sent
+//   to the leader too, so that a read after a tail sees everything the tail covers) go to
+//   the last known leader, else to the servers in turn. A 421 names the leader: the
+//   request goes there at once. A refused connection, a timeout or a 503 moves on to the
+//   next server after a backoff.
+// - Deadline: each call retries until `deadlineMs`, then fails with `unavailable`.
+// - Appends are batched by AppendBatcher (shared with the memory client) and carry
+//   (clientId, seq); a retry reuses the seq, so the log stores the batch once and
+//   answers its original positions (exactly-once).
+// - Subscriptions ride a WebSocket to /v1/subscribe and reconnect from the last `next`
+//   after a drop, to any server.
+
+import { decode, encode } from '@msgpack/msgpack'
+import { Pool } from 'undici'
+import WebSocket from 'ws'
+import { AppendBatcher, type AppendBatcherConfig, type AppendRequestId } from './append-batcher.ts'
+import {
+  LogError,
+  assertRange,
+  assertStreamName,
+  type AppendEntry,
+  type EntriesListener,
+  type LogClient,
+  type LogEntry,
+  type LogErrorCode,
+  type ReadRange,
+  type ReadResult,
+  type Subscription,
+  type SubscriptionErrorListener,
+  type TailResult,
+} from './log-client.ts'
+
+export interface HttpLogClientConfig {
+  /** Replica URLs, e.g. ['http://127.0.0.1:7001', ...]. */
+  readonly servers: readonly string[]
+  /** A call that has not succeeded by then fails with `unavailable`. Default 10,000 ms. */
+  readonly deadlineMs: number
+  /** One HTTP request's timeout (headers and body). Default 5,000 ms. */
+  readonly requestTimeoutMs: number
+  /** First retry delay, doubled per attempt up to retryDelayMaxMs. Defaults 10 and 500 ms. */
+  readonly retryDelayMinMs: number
+  readonly retryDelayMaxMs: number
+  /** Keep-alive connections per server. Default 16. */
+  readonly connectionsPerServer: number
+  /** Entries per read request when the caller gives no limit. Default 1,000. */
+  readonly readPageSize: number
+  /** Append batching (see AppendBatcherConfig). */
+  readonly batching: Partial<AppendBatcherConfig>
+  /** Exactly-once identity; a random UUID by default. */
+  readonly clientId?: string
+}
+
+export const DEFAULT_HTTP_LOG_CLIENT_CONFIG = Object.freeze({
+  deadlineMs: 10_000,
+  requestTimeoutMs: 5_000,
+  retryDelayMinMs: 10,
+  retryDelayMaxMs: 500,
+  connectionsPerServer: 16,
+  readPageSize: 1_000,
+  batching: {},
+})
+
+const MSGPACK = 'application/msgpack'
+
+interface WireEntry {
+  position: number
+  streams: string[]
+  data: Uint8Array
+  ts?: number
+}
+
+interface ErrorBody {
+  error?: { code?: string; message?: string; leader?: string; trimmedBefore?: number }
+}
+
+/** A failure worth trying elsewhere or later. */
+class Retryable extends Error {
+  constructor(
+    message: string,
+    readonly leader: string | null = null,
+  ) {
+    super(message)
+  }
+}
+
+const CODES: Readonly<Record<number, LogErrorCode>> = { 400: 'bad_request', 404: 'not_found', 409: 'bad_request', 410: 'trimmed', 413: 'too_large' }
+
+function normalize(url: string): string {
+  const u = new URL(/^https?:\/\//.test(url) ? url : `http://${url}`)
+  return `${u.protocol}//${u.host}`
+}
+
+export class HttpLogClient implements LogClient {
+  readonly config: HttpLogClientConfig
+  private readonly servers: string[]
+  private readonly pools = new Map<string, Pool>()
+  private leader: string | null = null
+  private next = 0
+  private closed = false
+  private readonly batcher: AppendBatcher
+  private readonly subscriptions = new Set<{ close(): void }>()
+
+  constructor(config: Partial<HttpLogClientConfig> & Pick<HttpLogClientConfig, 'servers'>) {
+    const c: HttpLogClientConfig = { ...DEFAULT_HTTP_LOG_CLIENT_CONFIG, ...config }
+    if (!Array.isArray(c.servers) || c.servers.length === 0) throw new RangeError('HttpLogClient: servers must list at least one URL')
+    for (const k of ['deadlineMs', 'requestTimeoutMs', 'retryDelayMinMs', 'retryDelayMaxMs', 'connectionsPerServer', 'readPageSize'] as const) {
+      if (!Number.isSafeInteger(c[k]) || c[k] < 1) throw new RangeError(`HttpLogClient: ${k} must be a positive integer, got ${String(c[k])}`)
+    }
+    this.config = c
+    this.servers = c.servers.map(normalize)
+    this.batcher = new AppendBatcher((entries, id) => this.sendAppend(entries, id), c.batching, c.clientId)
+  }
+
+  get clientId(): string {
+    return this.batcher.clientId
+  }
+
+  /** The leader this client currently talks to, if known. */
+  get knownLeader(): string | null {
+    return this.leader
+  }
+
+  append(entries: readonly AppendEntry[]): Promise<number[]> {
+    if (this.closed) return Promise.reject(new LogError('closed', 'log client closed'))
+    return this.batcher.append(entries)
+  }
+
+  async read(range: ReadRange): Promise<ReadResult> {
+    assertRange(range)
+    return this.readPath('/v1/log', range)
+  }
+
+  async readStream(stream: string, range: ReadRange): Promise<ReadResult> {
+    assertStreamName(stream)
+    assertRange(range)
+    return this.readPath(`/v1/streams/${encodeURIComponent(stream)}`, range)
+  }
+
+  async tail(streams: readonly string[] = []): Promise<TailResult> {
+    for (const s of streams) assertStreamName(s)
+    const q = streams.length > 0 ? `?streams=${encodeURIComponent(streams.join(','))}` : ''
+    const r = (await this.call('GET', `/v1/tail${q}`)) as { tail: number; streams: Record<string, number> }
+    return { tail: r.tail, streams: r.streams }
+  }
+
+  async trim(stream: string, before: number): Promise<{ trimmedBefore: number }> {
+    assertStreamName(stream)
+    if (!Number.isSafeInteger(before) || before < 0) throw new LogError('bad_request', `bad trim point ${before}`)
+    const r = (await this.call('POST', `/v1/streams/${encodeURIComponent(stream)}/trim`, { before })) as { trimmedBefore: number }
+    return { trimmedBefore: r.trimmedBefore }
+  }
+
+  subscribe(streams: readonly string[], from: number, onEntries: EntriesListener, onError?: SubscriptionErrorListener): Subscription {
+    for (const s of streams) assertStreamName(s)
+    if (!Number.isSafeInteger(from) || from < 0) throw new LogError('bad_request', `bad subscription start ${from}`)
+    let cursor = from
+    let ws: WebSocket | null = null
+    let stopped = false
+    let attempt = 0
+    let timer: NodeJS.Timeout | null = null
+    const fail = (e: LogError): void => {
+      if (stopped) return
+      sub.close()
+      onError?.(e)
+    }
+    const connect = (): void => {
+      if (stopped) return
+      const server = this.leader ?? this.servers[(this.next + attempt) % this.servers.length]!
+      const q = new URLSearchParams({ from: String(cursor) })
+      if (streams.length > 0) q.set('streams', streams.join(','))
+      const url = `${server.replace(/^http/, 'ws')}/v1/subscribe?${q.toString()}`
+      const sock = new WebSocket(url, { perMessageDeflate: false, handshakeTimeout: this.config.requestTimeoutMs })
+      ws = sock
+      sock.binaryType = 'nodebuffer'
+      sock.on('message', (raw: Buffer) => {
+        if (stopped) return
+        let frame: { entries?: WireEntry[]; next?: number } & ErrorBody
+        try {
+          frame = decode(raw) as typeof frame
+        } catch {
+          sock.terminate()
+          return
+        }
+        if (frame.error !== undefined) {
+          const code = frame.error.code
+          if (code === 'trimmed' || code === 'bad_request' || code === 'not_found') {
+            fail(new LogError(code, frame.error.message ?? code))
+          }
+          return // other errors (overloaded, unavailable): the close that follows reconnects
+        }
+        attempt = 0
+        const entries = (frame.entries ?? []).map(toEntry)
+        const next = frame.next ?? cursor
+        if (entries.length === 0 && next <= cursor) return
+        cursor = Math.max(cursor, next)
+        onEntries(entries, cursor)
+      })
+      const retry = (): void => {
+        if (stopped || ws !== sock) return
+        ws = null
+        attempt++
+        const delay = Math.min(this.config.retryDelayMaxMs, this.config.retryDelayMinMs * 2 ** Math.min(attempt, 10))
+        timer = setTimeout(connect, delay)
+      }
+      sock.on('close', retry)
+      sock.on('error', () => {
+        this.leader = null
+        retry()
+      })
+    }
+    const sub = {
+      close: (): void => {
+        if (stopped) return
+        stopped = true
+        if (timer) clearTimeout(timer)
+        this.subscriptions.delete(sub)
+        ws?.terminate()
+        ws = null
+      },
+    }
+    this.subscriptions.add(sub)
+    connect()
+    return sub
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    this.batcher.close()
+    for (const s of [...this.subscriptions]) s.close()
+    await Promise.all([...this.pools.values()].map((p) => p.close()))
+    this.pools.clear()
+  }
+
+  // ---------------------------------------------------------------- plumbing
+
+  private async readPath(path: string, range: ReadRange): Promise<ReadResult> {
+    const q = new URLSearchParams({ from: String(range.from), limit: String(range.limit ?? this.config.readPageSize) })
+    if (range.to !== undefined) q.set('to', String(range.to))
+    const r = (await this.call('GET', `${path}?${q.toString()}`)) as { entries: WireEntry[]; next: number }
+    return { entries: r.entries.map(toEntry), next: r.next }
+  }
+
+  private sendAppend(entries: readonly AppendEntry[], id: AppendRequestId): Promise<number[]> {
+    const body = { entries: entries.map((e) => ({ streams: e.streams, data: e.data })), clientId: id.clientId, seq: id.seq }
+    return this.call('POST', '/v1/append', body).then((r) => (r as { positions: number[] }).positions)
+  }
+
+  private pool(server: string): Pool {
+    let p = this.pools.get(server)
+    if (p === undefined) {
+      p = new Pool(server, {
+        connections: this.config.connectionsPerServer,
+        headersTimeout: this.config.requestTimeoutMs,
+        bodyTimeout: this.config.requestTimeoutMs,
+        connectTimeout: Math.min(this.config.requestTimeoutMs, 2_000),
+      })
+      this.pools.set(server, p)
+    }
+    return p
+  }
+
+  /** One request against the cluster, following the leader and retrying until the deadline. */
+  private async call(method: 'GET' | 'POST', path: string, body?: unknown): Promise<unknown> {
+    const deadline = Date.now() + this.config.deadlineMs
+    let delay = this.config.retryDelayMinMs
+    let last = 'no server tried'
+    for (let attempt = 0; ; attempt++) {
+      if (this.closed) throw new LogError('closed', 'log client closed')
+      const server = this.leader ?? this.servers[this.next % this.servers.length]!
+      try {
+        return await this.once(server, method, path, body)
+      } catch (e) {
+        if (!(e instanceof Retryable)) throw e
+        last = `${server}: ${e.message}`
+        if (e.leader !== null && e.leader !== server) {
+          this.leader = normalize(e.leader)
+          if (attempt < 2 * this.servers.length) continue // follow the redirect at once
+        } else {
+          this.leader = null
+          this.next++
+        }
+      }
+      const now = Date.now()
+      if (now + delay > deadline) throw new LogError('unavailable', `no answer from the cluster within ${this.config.deadlineMs} ms (last: ${last})`)
+      await new Promise((r) => setTimeout(r, delay))
+      delay = Math.min(this.config.retryDelayMaxMs, delay * 2)
+    }
+  }
+
+  private async once(server: string, method: 'GET' | 'POST', path: string, body?: unknown): Promise<unknown> {
+    let res
+    try {
+      res = await this.pool(server).request({
+        method,
+        path,
+        headers: body === undefined ? { accept: MSGPACK } : { accept: MSGPACK, 'content-type': MSGPACK },
+        body: body === undefined ? undefined : encode(body, { ignoreUndefined: true }),
+      })
+    } catch (e) {
+      throw new Retryable((e as Error).message)
+    }
+    const buf = new Uint8Array(await res.body.arrayBuffer())
+    let decoded: unknown
+    try {
+      decoded = buf.length === 0 ? {} : decode(buf)
+    } catch {
+      throw new Retryable(`undecodable answer (status ${res.statusCode})`)
+    }
+    if (res.statusCode < 300) return decoded
+    const err = (decoded as ErrorBody).error
+    const message = err?.message ?? `status ${res.statusCode}`
+    if (res.statusCode === 421) throw new Retryable(message, err?.leader ?? null)
+    if (res.statusCode === 429 || res.statusCode >= 500) throw new Retryable(`${err?.code ?? res.statusCode}: ${message}`)
+    throw new LogError(CODES[res.statusCode] ?? 'bad_request', message)
+  }
+}
+
+function toEntry(e: WireEntry): LogEntry {
+  return e.ts === undefined ? { position: e.position, streams: e.streams, data: e.data } : { position: e.position, streams: e.streams, data: e.data, ts: e.ts }
+}

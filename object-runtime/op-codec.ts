@@ -1,0 +1,126 @@
+// The wire format of object ops: one msgpack array per log entry,
+//
+//   [RECORD_OP, typeName, formatVersion, mutatorName, args]
+//
+// e.g. [1, "QMap", 1, "set", ["alice", {"age": 3}]] — 20-odd bytes for a small op. The
+// leading record kind leaves room for other records on object streams (checkpoints,
+// transaction records) without guessing from shapes; a kind this client does not know
+// poisons the objects it names (never a silent skip).
+//
+// Arguments must be plain data: null, booleans, numbers, strings, Uint8Array, Date, arrays
+// and plain objects of those. `undefined` round-trips (as a msgpack extension), so the
+// value a mutator sees equals the value the caller passed. Anything else (Map, Set, class
+// instances, functions, bigint) is rejected before it is appended, because msgpack would
+// silently turn it into something else and the writer's intent would be lost.
+
+import { Decoder, Encoder, ExtensionCodec } from '@msgpack/msgpack'
+import { ObjectError } from './errors.ts'
+
+export const RECORD_OP = 1
+
+export interface OpRecord {
+  readonly type: string
+  readonly version: number
+  readonly mutator: string
+  readonly args: readonly unknown[]
+}
+
+export type DecodedRecord =
+  | { readonly kind: 'op'; readonly op: OpRecord }
+  | { readonly kind: 'invalid'; readonly reason: string }
+
+const EXT_UNDEFINED = 0
+/** Stands for `undefined` inside args while they are encoded (msgpack would turn it into nil). */
+const UNDEFINED_MARK: object = Object.freeze({ mark: 'undefined' })
+
+const extensionCodec = new ExtensionCodec()
+extensionCodec.register({
+  type: EXT_UNDEFINED,
+  encode: (value: unknown) => (value === UNDEFINED_MARK ? new Uint8Array(0) : null),
+  decode: () => undefined,
+})
+
+const encoder = new Encoder({ extensionCodec })
+const decoder = new Decoder({ extensionCodec })
+
+export function encodeOp(op: OpRecord): Uint8Array {
+  const args = prepareArgs(op.args, `${op.type}.${op.mutator}`)
+  return encoder.encode([RECORD_OP, op.type, op.version, op.mutator, args])
+}
+
+/** Decodes one entry's data. Never throws: a bad record is reported, and poisons its objects. */
+export function decodeRecord(data: Uint8Array): DecodedRecord {
+  let value: unknown
+  try {
+    value = decoder.decode(data)
+  } catch (err) {
+    return { kind: 'invalid', reason: `undecodable entry (${err instanceof Error ? err.message : String(err)})` }
+  }
+  if (!Array.isArray(value) || value.length === 0) return { kind: 'invalid', reason: 'entry is not a tagged record' }
+  const kind: unknown = value[0]
+  if (kind !== RECORD_OP) return { kind: 'invalid', reason: `unknown record kind ${JSON.stringify(kind)}` }
+  const [, type, version, mutator, args] = value as unknown[]
+  if (value.length !== 5 || typeof type !== 'string' || typeof version !== 'number' || typeof mutator !== 'string' || !Array.isArray(args)) {
+    return { kind: 'invalid', reason: 'malformed op record' }
+  }
+  deepFreeze(args)
+  return { kind: 'op', op: { type, version, mutator, args } }
+}
+
+/**
+ * Checks that args are plain data and swaps nested `undefined` for the marker. Copies
+ * only the containers on the way to an `undefined`; other args are returned as they are.
+ */
+function prepareArgs(args: readonly unknown[], where: string): unknown[] {
+  const out = args.slice()
+  for (let i = 0; i < out.length; i++) out[i] = prepareValue(out[i], `${where} argument ${i}`, 0)
+  return out
+}
+
+function prepareValue(value: unknown, path: string, depth: number): unknown {
+  if (depth > 64) throw new ObjectError('bad_argument', `${path}: nested more than 64 levels`)
+  switch (typeof value) {
+    case 'undefined':
+      return UNDEFINED_MARK
+    case 'boolean':
+    case 'number':
+    case 'string':
+      return value
+    case 'object': {
+      if (value === null || value instanceof Uint8Array || value instanceof Date) return value
+      if (Array.isArray(value)) {
+        let copy: unknown[] | undefined
+        for (let i = 0; i < value.length; i++) {
+          const v: unknown = value[i]
+          const p = prepareValue(v, `${path}[${i}]`, depth + 1)
+          if (p !== v) (copy ??= value.slice())[i] = p
+        }
+        return copy ?? value
+      }
+      const proto: unknown = Object.getPrototypeOf(value)
+      if (proto === Object.prototype || proto === null) {
+        let copy: Record<string, unknown> | undefined
+        for (const [k, v] of Object.entries(value)) {
+          const p = prepareValue(v, `${path}.${k}`, depth + 1)
+          if (p !== v) (copy ??= { ...value })[k] = p
+        }
+        return copy ?? value
+      }
+      const what = (value as { constructor?: { name?: string } }).constructor?.name ?? 'object'
+      throw new ObjectError('bad_argument', `${path}: a ${what} is not plain data (use arrays and plain objects)`)
+    }
+    default:
+      throw new ObjectError('bad_argument', `${path}: a ${typeof value} cannot be sent in an op`)
+  }
+}
+
+/** Freezes decoded args so that values stored in state (or handed to callers) cannot be changed in place. */
+export function deepFreeze(value: unknown): void {
+  if (typeof value !== 'object' || value === null || Object.isFrozen(value) || ArrayBuffer.isView(value)) return
+  Object.freeze(value)
+  if (Array.isArray(value)) {
+    for (const v of value) deepFreeze(v)
+  } else {
+    for (const v of Object.values(value)) deepFreeze(v)
+  }
+}

@@ -1,0 +1,552 @@
+// The runtime: hosts objects, plays the log forward into them, and turns handle calls
+// into log appends (mutators) or synced reads (accessors).
+//
+// Who owns what, and in which order:
+// - Playback has ONE driver, the pump (`pump()`): it alone applies entries and moves
+//   `synced`, so no two batches interleave. Subscription pushes, reads and catch-ups all
+//   funnel through it.
+// - `synced`: every joined object has applied every entry of its stream below it.
+//   Objects opened later are `pending`: they first catch up on their own stream to
+//   `synced` (reads), then join, and the subscription is renewed for the new stream set.
+// - The subscription (opened at `synced`) pushes new entries of the joined streams; the
+//   pump applies them in order, skipping what reads already applied. A sync that needs
+//   entries waits `followGraceMs` for the push before it reads them itself.
+// - Entries are applied in global log order, each fetched batch in one pass per object
+//   (ObjectCore.applyBatch); an entry on several hosted streams is applied once to each
+//   object it names, in its stream order.
+// - A mutator call appends its op, waits until `synced` passes the op's position, and
+//   takes the result the mutator computed at that position (recorded during playback
+//   while the call is in flight). So results are linearizable: dequeue() hands each item
+//   to exactly one caller, whichever runtime it runs in.
+// - A linearizable read asks the log for its tail (coalesced: TailCoalescer), waits until
+//   the object has applied everything below it, then runs the accessor on the snapshot.
+
+import { isObjectDefinition } from './define.ts'
+import type { AccessorFn, DefinitionSource, ObjectDefinition, ObjectHandle, ReadOptions } from './define.ts'
+import { determinismGuardDefault, installDeterminismGuard } from './determinism-guard.ts'
+import { ObjectError } from './errors.ts'
+import { LogError, isValidStreamName } from './log-client.ts'
+import type { LogClient, LogEntry, Subscription, TailResult } from './log-client.ts'
+import { ObjectCore } from './object-core.ts'
+import type { SequencedOp } from './object-core.ts'
+import { decodeRecord, encodeOp } from './op-codec.ts'
+import type { DecodedRecord } from './op-codec.ts'
+import { TailCoalescer } from './tail-coalescer.ts'
+
+export interface RuntimeConfig {
+  /** Entries asked for per read while catching up. Default 10,000. */
+  readonly readEntriesMax: number
+  /** How long a sync waits for the subscription to push entries before reading them, ms. Default 5. */
+  readonly followGraceMs: number
+  /** Pause before a failed subscription is opened again, ms. Default 200. */
+  readonly resubscribeDelayMs: number
+  /** Streams listed in one tail request; with more hosted objects the global tail is used. Default 64. */
+  readonly tailStreamsMax: number
+  /** Throw on Date.now/Math.random/... inside mutators. Default: NODE_ENV !== 'production'. */
+  readonly determinismGuard: boolean
+}
+
+export function validateRuntimeConfig(partial: Partial<RuntimeConfig> = {}): RuntimeConfig {
+  const c: RuntimeConfig = {
+    readEntriesMax: 10_000,
+    followGraceMs: 5,
+    resubscribeDelayMs: 200,
+    tailStreamsMax: 64,
+    determinismGuard: determinismGuardDefault(),
+    ...partial,
+  }
+  const int = (name: 'readEntriesMax' | 'followGraceMs' | 'resubscribeDelayMs' | 'tailStreamsMax', min: number): void => {
+    const v = c[name]
+    if (!Number.isSafeInteger(v) || v < min) throw new RangeError(`RuntimeConfig.${name} must be an integer >= ${min}, got ${v}`)
+  }
+  int('readEntriesMax', 1)
+  int('followGraceMs', 0)
+  int('resubscribeDelayMs', 0)
+  int('tailStreamsMax', 0)
+  if (typeof c.determinismGuard !== 'boolean') throw new RangeError('RuntimeConfig.determinismGuard must be a boolean')
+  return Object.freeze(c)
+}
+
+/**
+ * How to reach the log. Today: `{ log }`, any LogClient (the in-memory one, or one you
+ * built). Declared for later, and rejected with `not_implemented` until they exist:
+ * `{ servers }` (the HTTP log client) and `{ embedded }` (a log in this process). The one
+ * place to wire them is `createLogClient` below.
+ */
+export type ConnectOptions =
+  | { readonly log: LogClient; readonly config?: Partial<RuntimeConfig>; readonly closeLog?: boolean }
+  | { readonly servers: readonly string[]; readonly config?: Partial<RuntimeConfig> }
+  | { readonly embedded: { readonly dataDir: string }; readonly config?: Partial<RuntimeConfig> }
+
+/** The hook for the HTTP and embedded log clients. */
+function createLogClient(options: ConnectOptions): { log: LogClient; owned: boolean } {
+  if ('log' in options) return { log: options.log, owned: options.closeLog ?? false }
+  if ('servers' in options) {
+    throw new ObjectError('not_implemented', 'connect({ servers }) needs the HTTP log client, which is not built yet; pass connect({ log }) with a LogClient meanwhile')
+  }
+  throw new ObjectError('not_implemented', 'connect({ embedded }) is not built yet; pass connect({ log }) with a LogClient meanwhile')
+}
+
+/** Connects a runtime to a log. `rt.close()` closes the log client only if the runtime made it (or `closeLog: true`). */
+export async function connect(options: ConnectOptions): Promise<Runtime> {
+  const { log, owned } = createLogClient(options)
+  return new Runtime(log, owned, validateRuntimeConfig(options.config))
+}
+
+/** Any definition, for constraints. */
+export type AnyObjectDefinition = ObjectDefinition<
+  unknown,
+  Record<string, (state: never, ...args: never[]) => unknown>,
+  Record<string, (state: never, ...args: never[]) => unknown>
+>
+
+/** Stream of an object: one object = one stream. */
+export function streamOf(objectName: string): string {
+  return `obj/${objectName}`
+}
+
+export interface RuntimeStats {
+  /** Batches applied (one pass each, per object). */
+  batchesApplied: number
+  /** Entries applied (counted once per object they were applied to). */
+  entriesApplied: number
+  /** Subscription pushes taken. */
+  pushes: number
+  /** Reads issued to fetch entries (sync fallback and catch-up). */
+  reads: number
+  /** Tail requests sent. */
+  tailRequests: number
+}
+
+interface SyncWaiter {
+  readonly target: number
+  readonly resolve: () => void
+  readonly reject: (err: unknown) => void
+}
+
+interface Push {
+  readonly gen: number
+  readonly entries: readonly LogEntry[]
+  readonly next: number
+}
+
+class HostedObject {
+  readonly core: ObjectCore
+  /** Pending objects: next position of their stream to read while catching up. */
+  cursor = 0
+  /** For each mutator call in flight: the lowest position its op can get (multiset). */
+  readonly inflightStarts: number[] = []
+  /** Results computed at positions an in-flight call may own, until claimed or pruned. */
+  readonly results = new Map<number, unknown>()
+  handle: unknown = undefined
+
+  constructor(core: ObjectCore) {
+    this.core = core
+  }
+
+  lowestStart(): number {
+    let min = Infinity
+    for (const s of this.inflightStarts) if (s < min) min = s
+    return min
+  }
+}
+
+export class Runtime {
+  readonly log: LogClient
+  readonly config: RuntimeConfig
+  readonly stats: RuntimeStats = { batchesApplied: 0, entriesApplied: 0, pushes: 0, reads: 0, tailRequests: 0 }
+  private readonly ownsLog: boolean
+  private readonly byName = new Map<string, HostedObject>()
+  private readonly joined = new Map<string, HostedObject>() // by stream
+  private pending: HostedObject[] = []
+  private syncedPosition = 0
+  private subscription: Subscription | null = null
+  private subGen = 0
+  private subRetryAt = 0
+  private pushes: Push[] = []
+  private pushWaker: (() => void) | null = null
+  private waiters: SyncWaiter[] = []
+  private pumping = false
+  private closed = false
+  private readonly tailer: TailCoalescer<TailResult>
+
+  constructor(log: LogClient, ownsLog: boolean, config: RuntimeConfig) {
+    this.log = log
+    this.ownsLog = ownsLog
+    this.config = config
+    if (config.determinismGuard) installDeterminismGuard()
+    this.tailer = new TailCoalescer(() => {
+      this.stats.tailRequests++
+      const streams = this.hostedStreams()
+      return this.log.tail(streams.length <= this.config.tailStreamsMax ? streams : [])
+    })
+  }
+
+  /** Every entry of every joined object's stream below this position has been applied. */
+  get synced(): number {
+    return this.syncedPosition
+  }
+
+  /**
+   * Opens (or returns the already open) object `name` of definition `source`. One object
+   * is one stream (`obj/<name>`). Playback starts in the background; calls wait for it.
+   */
+  open<D extends AnyObjectDefinition>(source: DefinitionSource<D>, name: string): ObjectHandle<D> {
+    this.assertOpen()
+    const def: unknown = typeof source === 'function' ? source() : source
+    if (!isObjectDefinition(def)) throw new ObjectError('bad_argument', 'open() needs a definition made by defineObject, or a factory returning one')
+    const stream = streamOf(name)
+    if (typeof name !== 'string' || name.length === 0 || !isValidStreamName(stream)) {
+      throw new ObjectError('bad_argument', `bad object name ${JSON.stringify(name)}: 1-196 characters of [A-Za-z0-9._:/-]`)
+    }
+    const existing = this.byName.get(name)
+    if (existing !== undefined) {
+      const had = existing.core.def
+      if (had.name !== def.name || had.version !== def.version) {
+        throw new ObjectError('type_mismatch', `object "${name}" is already open as ${had.name} v${had.version}; cannot open it as ${def.name} v${def.version}`)
+      }
+      return existing.handle as ObjectHandle<D>
+    }
+    const hosted = new HostedObject(new ObjectCore(def, name, stream, this.config.determinismGuard))
+    hosted.handle = this.makeHandle(hosted)
+    this.byName.set(name, hosted)
+    this.pending.push(hosted)
+    this.kick()
+    return hosted.handle as ObjectHandle<D>
+  }
+
+  /** Brings every hosted object up to the log's tail (linearizable). */
+  async sync(): Promise<void> {
+    this.assertOpen()
+    const tail = await this.tailer.get()
+    await this.syncTo(tail.tail)
+  }
+
+  /** Stops playback, fails waiting calls with `runtime_closed`. Closes the log client if the runtime owns it. */
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    this.subscription?.close()
+    this.subscription = null
+    this.pushes = []
+    this.pushWaker?.()
+    const err = new ObjectError('runtime_closed', 'runtime closed')
+    for (const w of this.waiters.splice(0)) w.reject(err)
+    if (this.ownsLog) await this.log.close()
+  }
+
+  // -------------------------------------------------------------------------------------
+  // Handles
+
+  private makeHandle(hosted: HostedObject): unknown {
+    const core = hosted.core
+    const handle: Record<string, unknown> = {}
+    Object.defineProperties(handle, {
+      name: { value: core.name, enumerable: true },
+      typeName: { value: core.def.name, enumerable: true },
+      version: { get: () => core.version, enumerable: true },
+      poisoned: { get: () => core.poison, enumerable: true },
+      stateHash: { value: () => core.stateHash() },
+      sync: { value: () => this.syncObject(hosted) },
+    })
+    for (const mutator of Object.keys(core.def.mutators)) {
+      Object.defineProperty(handle, mutator, { value: (...args: unknown[]) => this.mutate(hosted, mutator, args) })
+    }
+    for (const [accessor, fn] of Object.entries(core.def.accessors)) {
+      Object.defineProperty(handle, accessor, { value: (...args: unknown[]) => this.access(hosted, accessor, fn, args) })
+    }
+    return Object.freeze(handle)
+  }
+
+  private async mutate(hosted: HostedObject, mutator: string, args: unknown[]): Promise<unknown> {
+    this.assertOpen()
+    const core = hosted.core
+    if (core.poison !== undefined) throw core.poison
+    const data = encodeOp({ type: core.def.name, version: core.def.version, mutator, args })
+    // No op appended from now on can land below what is already applied.
+    const start = hosted.core.version + 1 > this.syncedPosition ? hosted.core.version + 1 : this.syncedPosition
+    hosted.inflightStarts.push(start)
+    try {
+      const [position] = await this.log.append([{ streams: [core.stream], data }])
+      if (position === undefined) throw new LogError('unavailable', 'append answered no position')
+      await this.syncTo(position + 1)
+      if (hosted.results.has(position)) {
+        const value = hosted.results.get(position)
+        hosted.results.delete(position)
+        return value
+      }
+      const poison = core.poisonError()
+      if (poison !== undefined && poison.position <= position) throw poison
+      throw new Error(`internal: no result recorded for ${core.name} at position ${position} (version ${core.version})`)
+    } finally {
+      hosted.inflightStarts.splice(hosted.inflightStarts.indexOf(start), 1)
+      if (hosted.inflightStarts.length === 0) {
+        hosted.results.clear()
+      } else {
+        const lowest = hosted.lowestStart()
+        for (const p of hosted.results.keys()) if (p < lowest) hosted.results.delete(p)
+      }
+    }
+  }
+
+  private async access(hosted: HostedObject, accessor: string, fn: AccessorFn<never>, args: unknown[]): Promise<unknown> {
+    this.assertOpen()
+    const core = hosted.core
+    const declared = Math.max(0, fn.length - 1)
+    let consistency: ReadOptions['consistency'] = 'linearizable'
+    if (args.length > declared && isReadOptions(args[args.length - 1])) {
+      consistency = (args.pop() as ReadOptions).consistency ?? 'linearizable'
+    }
+    if (core.poison !== undefined) throw core.poison
+    if (consistency !== 'cached') {
+      await this.syncObject(hosted)
+      const poison = core.poisonError()
+      if (poison !== undefined) throw poison
+    }
+    return (fn as (state: unknown, ...a: unknown[]) => unknown)(core.state, ...args)
+  }
+
+  private async syncObject(hosted: HostedObject): Promise<void> {
+    this.assertOpen()
+    const tail = await this.tailer.get()
+    const last = tail.streams[hosted.core.stream]
+    await this.syncTo(last === undefined ? tail.tail : last + 1)
+  }
+
+  // -------------------------------------------------------------------------------------
+  // Playback
+
+  /** Resolves once every hosted object has joined and `synced >= target`. */
+  private syncTo(target: number): Promise<void> {
+    if (this.closed) return Promise.reject(new ObjectError('runtime_closed', 'runtime closed'))
+    if (this.pending.length === 0 && this.syncedPosition >= target) return Promise.resolve()
+    return new Promise<void>((resolve, reject) => {
+      this.waiters.push({ target, resolve, reject })
+      this.kick()
+    })
+  }
+
+  private hostedStreams(): string[] {
+    return [...this.byName.values()].map((h) => h.core.stream)
+  }
+
+  private kick(): void {
+    if (this.pumping) {
+      this.pushWaker?.()
+      return
+    }
+    this.pumping = true
+    void this.pump()
+  }
+
+  private async pump(): Promise<void> {
+    try {
+      while (!this.closed) {
+        this.drainPushes()
+        if (this.pending.length > 0) {
+          await this.catchUpPending()
+          continue
+        }
+        this.ensureSubscription()
+        this.resolveWaiters()
+        let target = -1
+        for (const w of this.waiters) if (w.target > target) target = w.target
+        if (target <= this.syncedPosition) {
+          if (this.pushes.length === 0) break
+          continue
+        }
+        if (this.subscription !== null && (await this.waitForPush(this.config.followGraceMs))) continue
+        if (this.closed) break
+        await this.fetchUpTo(target)
+      }
+    } catch (err) {
+      for (const w of this.waiters.splice(0)) w.reject(err)
+    } finally {
+      this.pumping = false
+    }
+    // Work that arrived while the pump was finishing.
+    if (!this.closed && (this.pushes.length > 0 || this.pending.length > 0 || this.waiters.some((w) => w.target > this.syncedPosition))) this.kick()
+    else this.resolveWaiters()
+  }
+
+  private resolveWaiters(): void {
+    if (this.pending.length > 0 || this.waiters.length === 0) return
+    const still: SyncWaiter[] = []
+    for (const w of this.waiters) {
+      if (w.target <= this.syncedPosition) w.resolve()
+      else still.push(w)
+    }
+    this.waiters = still
+  }
+
+  private waitForPush(ms: number): Promise<boolean> {
+    if (this.pushes.length > 0) return Promise.resolve(true)
+    return new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => {
+        this.pushWaker = null
+        resolve(false)
+      }, ms)
+      this.pushWaker = () => {
+        clearTimeout(timer)
+        this.pushWaker = null
+        resolve(true)
+      }
+    })
+  }
+
+  /** (Re)opens the subscription for the joined streams, from `synced`. */
+  private ensureSubscription(): void {
+    if (this.subscription !== null || this.joined.size === 0 || this.closed) return
+    if (Date.now() < this.subRetryAt) return
+    const gen = ++this.subGen
+    try {
+      this.subscription = this.log.subscribe(
+        [...this.joined.keys()],
+        this.syncedPosition,
+        (entries, next) => {
+          if (gen !== this.subGen || this.closed) return
+          this.pushes.push({ gen, entries, next })
+          this.kick()
+        },
+        () => {
+          if (gen !== this.subGen) return
+          // Fall back to reads; try again a little later (the cause shows up on reads).
+          this.subscription = null
+          this.subGen++
+          this.subRetryAt = Date.now() + this.config.resubscribeDelayMs
+        },
+      )
+    } catch {
+      this.subscription = null
+      this.subRetryAt = Date.now() + this.config.resubscribeDelayMs
+    }
+  }
+
+  private resubscribe(): void {
+    this.subscription?.close()
+    this.subscription = null
+    this.subGen++
+    this.pushes = []
+    this.subRetryAt = 0
+    this.ensureSubscription()
+  }
+
+  private drainPushes(): void {
+    while (this.pushes.length > 0) {
+      const batch = this.pushes
+      this.pushes = []
+      for (const push of batch) {
+        if (push.gen !== this.subGen) continue
+        this.stats.pushes++
+        let first = 0
+        while (first < push.entries.length && push.entries[first]!.position < this.syncedPosition) first++
+        if (first < push.entries.length) this.applyEntries(first === 0 ? push.entries : push.entries.slice(first))
+        if (push.next > this.syncedPosition) this.syncedPosition = push.next
+      }
+    }
+  }
+
+  /** Reads the joined streams in [synced, target) (one page each), applies, advances `synced`. */
+  private async fetchUpTo(target: number): Promise<void> {
+    const streams = [...this.joined.keys()]
+    const from = this.syncedPosition
+    this.stats.reads += streams.length
+    const pages = await Promise.all(streams.map((s) => this.log.readStream(s, { from, to: target, limit: this.config.readEntriesMax })))
+    if (this.closed) return
+    let cut = target
+    for (const page of pages) if (page.next < cut) cut = page.next
+    let entries: LogEntry[]
+    if (pages.length === 1) {
+      entries = pages[0]!.entries.filter((e) => e.position >= from && e.position < cut)
+    } else {
+      const byPosition = new Map<number, LogEntry>()
+      for (const page of pages) for (const e of page.entries) if (e.position >= from && e.position < cut) byPosition.set(e.position, e)
+      entries = [...byPosition.values()].sort((a, b) => a.position - b.position)
+    }
+    if (entries.length > 0) this.applyEntries(entries)
+    if (cut > this.syncedPosition) this.syncedPosition = cut
+  }
+
+  /** Catches pending objects up to `synced` on their own streams, joins them, renews the subscription. */
+  private async catchUpPending(): Promise<void> {
+    const batch = this.pending
+    for (let i = 0; i < batch.length; i++) {
+      const hosted = batch[i]!
+      while (hosted.cursor < this.syncedPosition && !this.closed) {
+        this.stats.reads++
+        // A failure leaves the object pending: the calls waiting fail with the cause, later calls retry.
+        const page = await this.log.readStream(hosted.core.stream, { from: hosted.cursor, to: this.syncedPosition, limit: this.config.readEntriesMax })
+        if (page.entries.length > 0) this.applyToOne(hosted, page.entries)
+        if (page.next <= hosted.cursor) throw new Error(`internal: readStream(${hosted.core.stream}) made no progress from ${hosted.cursor}`)
+        hosted.cursor = page.next
+      }
+      this.joined.set(hosted.core.stream, hosted)
+      this.pending = this.pending.filter((p) => p !== hosted)
+    }
+    this.resubscribe()
+  }
+
+  private applyToOne(hosted: HostedObject, entries: readonly LogEntry[]): void {
+    const ops: SequencedOp[] = []
+    for (const e of entries) ops.push({ position: e.position, ts: e.ts, streams: e.streams, record: decodeRecord(e.data) })
+    this.applyOps(hosted, ops)
+  }
+
+  /** Applies entries (increasing positions) to the joined objects they name, one pass per object. */
+  private applyEntries(entries: readonly LogEntry[]): void {
+    if (this.joined.size === 1) {
+      const [stream, hosted] = this.joined.entries().next().value!
+      const ops: SequencedOp[] = []
+      for (const e of entries) {
+        if (e.streams.length === 1 ? e.streams[0] === stream : e.streams.includes(stream)) {
+          ops.push({ position: e.position, ts: e.ts, streams: e.streams, record: decodeRecord(e.data) })
+        }
+      }
+      this.applyOps(hosted, ops)
+      return
+    }
+    const perObject = new Map<HostedObject, SequencedOp[]>()
+    for (const e of entries) {
+      let record: DecodedRecord | undefined
+      for (const s of e.streams) {
+        const hosted = this.joined.get(s)
+        if (hosted === undefined) continue
+        record ??= decodeRecord(e.data)
+        let ops = perObject.get(hosted)
+        if (ops === undefined) perObject.set(hosted, (ops = []))
+        ops.push({ position: e.position, ts: e.ts, streams: e.streams, record })
+      }
+    }
+    for (const [hosted, ops] of perObject) this.applyOps(hosted, ops)
+  }
+
+  private applyOps(hosted: HostedObject, ops: readonly SequencedOp[]): void {
+    // Entries at or below the object's version were applied already (a multi-stream entry
+    // met again, or a read that overlapped a push).
+    let first = 0
+    while (first < ops.length && ops[first]!.position <= hosted.core.version) first++
+    const fresh = first === 0 ? ops : ops.slice(first)
+    if (fresh.length === 0) return
+    const results = hosted.core.applyBatch(fresh)
+    this.stats.batchesApplied++
+    this.stats.entriesApplied += results.length
+    if (hosted.inflightStarts.length > 0) {
+      const lowest = hosted.lowestStart()
+      for (let i = 0; i < results.length; i++) {
+        const p = fresh[i]!.position
+        if (p >= lowest) hosted.results.set(p, results[i])
+      }
+    }
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new ObjectError('runtime_closed', 'runtime closed')
+  }
+}
+
+function isReadOptions(value: unknown): value is ReadOptions {
+  if (typeof value !== 'object' || value === null || Object.getPrototypeOf(value) !== Object.prototype) return false
+  for (const key of Object.keys(value)) if (key !== 'consistency') return false
+  const c = (value as ReadOptions).consistency
+  return c === undefined || c === 'linearizable' || c === 'cached'
+}

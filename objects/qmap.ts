@@ -1,0 +1,74 @@
+// QMap<K, V>: a replicated map from string or number keys to plain-data values.
+//
+//   interface User { age: number }
+//   const users = rt.open(QMap<string, User>, 'users')
+//   await users.set('alice', { age: 3 })
+//   await users.get('alice')                              // → { age: 3 }, linearizable
+//   await users.get('alice', { consistency: 'cached' })   // local, no round trip
+//
+// State: the root IS an immutable.js Map (persistent-root mode: no immer; each batch of
+// ops mutates a transient copy in place, O(log32 n) per op, previous snapshots untouched).
+// Keys compare by value: strings and numbers only (1 and '1' are different keys).
+// Iteration order (keys, entries) is deterministic for a given log but otherwise
+// unspecified. Conflict keys: the key for get/set/delete/has, the whole object for
+// clear/size/keys/entries.
+
+import { Map as ImmutableMap } from 'immutable'
+import { WHOLE_OBJECT, defineObject } from '../object-runtime/index.ts'
+
+export type MapKey = string | number
+
+export function QMap<K extends MapKey, V>() {
+  return defineObject({
+    name: 'QMap',
+    description: 'A replicated map.',
+    initial: () => ImmutableMap<K, V>(),
+    mutators: {
+      /** Sets `key` to `value`; returns whether the key was new. */
+      set(map, key: K, value: V): boolean {
+        const isNew = !map.has(key)
+        map.set(key, value)
+        return isNew
+      },
+      /** Removes `key`; returns whether it was there. */
+      delete(map, key: K): boolean {
+        if (!map.has(key)) return false
+        map.delete(key)
+        return true
+      },
+      /** Removes every key; returns how many there were. */
+      clear(map): number {
+        const size = map.size
+        map.clear()
+        return size
+      },
+    },
+    accessors: {
+      get(map, key: K): V | undefined {
+        return map.get(key)
+      },
+      has(map, key: K): boolean {
+        return map.has(key)
+      },
+      size(map): number {
+        return map.size
+      },
+      keys(map): K[] {
+        return [...map.keys()]
+      },
+      entries(map): Array<[K, V]> {
+        return [...map.entries()]
+      },
+    },
+    conflictKeys: {
+      set: (key) => [key],
+      delete: (key) => [key],
+      clear: () => [WHOLE_OBJECT],
+      get: (key) => [key],
+      has: (key) => [key],
+      size: () => [WHOLE_OBJECT],
+      keys: () => [WHOLE_OBJECT],
+      entries: () => [WHOLE_OBJECT],
+    },
+  })
+}

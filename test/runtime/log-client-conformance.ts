@@ -1,0 +1,226 @@
+// The conformance suite every LogClient implementation runs (STYLE.md #7). A new
+// implementation is one line in a test file:
+//
+//   logClientConformance('http', async () => { const cluster = await start(); return { newClient: ..., close: ... } })
+//
+// The factory makes one fresh, empty log per test; `newClient()` may be called several
+// times to get clients of different "processes" on that same log.
+
+import { describe, expect, test } from 'vitest'
+import { isLogError } from '../../object-runtime/index.ts'
+import type { LogClient, LogEntry, LogErrorCode } from '../../object-runtime/index.ts'
+
+export interface LogClientFixture {
+  newClient(): Promise<LogClient>
+  /** Closes the clients it made and releases the log. */
+  close(): Promise<void>
+}
+
+export type LogClientFactory = () => Promise<LogClientFixture>
+
+const bytes = (s: string): Uint8Array => new TextEncoder().encode(s)
+const text = (b: Uint8Array): string => new TextDecoder().decode(b)
+
+async function expectCode(promise: Promise<unknown>, code: LogErrorCode): Promise<void> {
+  let caught: unknown = undefined
+  try {
+    await promise
+  } catch (err) {
+    caught = err
+  }
+  expect(isLogError(caught, code), `expected a LogError with code ${code}, got ${String(caught)}`).toBe(true)
+}
+
+async function until(cond: () => boolean, what: string, timeoutMs = 2000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 2))
+  }
+}
+
+export function logClientConformance(name: string, factory: LogClientFactory): void {
+  describe(`LogClient conformance: ${name}`, () => {
+    const withLog = (title: string, body: (fx: LogClientFixture) => Promise<void>): void => {
+      test(title, async () => {
+        const fx = await factory()
+        try {
+          await body(fx)
+        } finally {
+          await fx.close()
+        }
+      })
+    }
+
+    withLog('appends get dense positions from 0, the entries of one call contiguous', async (fx) => {
+      const c = await fx.newClient()
+      expect(await c.append([{ streams: ['a'], data: bytes('x') }])).toEqual([0])
+      expect(await c.append([
+        { streams: ['a'], data: bytes('y') },
+        { streams: ['b'], data: bytes('z') },
+        { streams: ['a', 'b'], data: bytes('w') },
+      ])).toEqual([1, 2, 3])
+      expect(await c.append([])).toEqual([])
+    })
+
+    withLog('concurrent appends all land, at distinct positions', async (fx) => {
+      const c = await fx.newClient()
+      const results = await Promise.all(Array.from({ length: 50 }, (_, i) => c.append([{ streams: [`s${i % 3}`], data: bytes(String(i)) }])))
+      const positions = results.flat().sort((x, y) => x - y)
+      expect(positions).toEqual(Array.from({ length: 50 }, (_, i) => i))
+      const all = await c.read({ from: 0 })
+      expect(all.entries.map((e) => text(e.data)).sort()).toEqual(Array.from({ length: 50 }, (_, i) => String(i)).sort())
+      for (const [i, ps] of results.entries()) expect(text(all.entries[ps[0]!]!.data)).toBe(String(i))
+    })
+
+    withLog('read returns [from, to) with positions, streams, data and non-decreasing ts; next says where to go on', async (fx) => {
+      const c = await fx.newClient()
+      for (let i = 0; i < 10; i++) await c.append([{ streams: [i % 2 === 0 ? 'even' : 'odd'], data: bytes(`e${i}`) }])
+      const page = await c.read({ from: 2, to: 6 })
+      expect(page.entries.map((e) => e.position)).toEqual([2, 3, 4, 5])
+      expect(page.entries.map((e) => text(e.data))).toEqual(['e2', 'e3', 'e4', 'e5'])
+      expect(page.entries[1]!.streams).toEqual(['odd'])
+      expect(page.next).toBe(6)
+      const limited = await c.read({ from: 0, limit: 3 })
+      expect(limited.entries.map((e) => e.position)).toEqual([0, 1, 2])
+      expect(limited.next).toBe(3)
+      const rest = await c.read({ from: 7 })
+      expect(rest.entries.map((e) => e.position)).toEqual([7, 8, 9])
+      expect(rest.next).toBe(10)
+      const beyond = await c.read({ from: 10 })
+      expect(beyond.entries).toEqual([])
+      expect(beyond.next).toBe(10)
+      const all = await c.read({ from: 0 })
+      let last = -Infinity
+      for (const e of all.entries) {
+        expect(typeof e.ts).toBe('number')
+        expect(e.ts!).toBeGreaterThanOrEqual(last)
+        last = e.ts!
+      }
+    })
+
+    withLog('readStream returns only that stream; a multi-stream entry appears in each of its streams', async (fx) => {
+      const c = await fx.newClient()
+      await c.append([{ streams: ['a'], data: bytes('1') }])
+      await c.append([{ streams: ['b'], data: bytes('2') }])
+      await c.append([{ streams: ['a', 'b'], data: bytes('3') }])
+      await c.append([{ streams: ['a'], data: bytes('4') }])
+      const a = await c.readStream('a', { from: 0 })
+      expect(a.entries.map((e) => e.position)).toEqual([0, 2, 3])
+      expect(a.next).toBe(4)
+      const b = await c.readStream('b', { from: 0 })
+      expect(b.entries.map((e) => e.position)).toEqual([1, 2])
+      expect(b.entries[1]!.streams).toEqual(['a', 'b'])
+      const bounded = await c.readStream('a', { from: 1, to: 3 })
+      expect(bounded.entries.map((e) => e.position)).toEqual([2])
+      expect(bounded.next).toBe(3)
+      const paged = await c.readStream('a', { from: 0, limit: 2 })
+      expect(paged.entries.map((e) => e.position)).toEqual([0, 2])
+      expect(paged.next).toBe(3)
+      const none = await c.readStream('nothing-here', { from: 0 })
+      expect(none.entries).toEqual([])
+      expect(none.next).toBe(4)
+    })
+
+    withLog('tail is the next position; streams give their last position or -1', async (fx) => {
+      const c = await fx.newClient()
+      expect(await c.tail()).toEqual({ tail: 0, streams: {} })
+      await c.append([{ streams: ['a'], data: bytes('1') }, { streams: ['b'], data: bytes('2') }, { streams: ['a'], data: bytes('3') }])
+      const t = await c.tail(['a', 'b', 'c'])
+      expect(t.tail).toBe(3)
+      expect(t.streams).toEqual({ a: 2, b: 1, c: -1 })
+    })
+
+    withLog('tail is linearizable: it covers an append acknowledged to another client before the call', async (fx) => {
+      const writer = await fx.newClient()
+      const reader = await fx.newClient()
+      for (let i = 0; i < 5; i++) {
+        const [p] = await writer.append([{ streams: ['x'], data: bytes(String(i)) }])
+        const t = await reader.tail(['x'])
+        expect(t.tail).toBeGreaterThan(p!)
+        expect(t.streams['x']).toBeGreaterThanOrEqual(p!)
+      }
+    })
+
+    withLog('bad input answers bad_request or too_large', async (fx) => {
+      const c = await fx.newClient()
+      await expectCode(c.append([{ streams: [], data: bytes('x') }]), 'bad_request')
+      await expectCode(c.append([{ streams: ['bad name'], data: bytes('x') }]), 'bad_request')
+      await expectCode(c.append([{ streams: ['x'.repeat(201)], data: bytes('x') }]), 'bad_request')
+      await expectCode(c.append([{ streams: ['ok'], data: new Uint8Array(8 << 20) }]), 'too_large')
+      await expectCode(c.readStream('bad name', { from: 0 }), 'bad_request')
+      await expectCode(c.read({ from: -1 }), 'bad_request')
+      await expectCode(c.read({ from: 5, to: 2 }), 'bad_request')
+      // Nothing above was stored.
+      expect((await c.tail()).tail).toBe(0)
+    })
+
+    withLog('trim: reads below the trim point answer trimmed, never partial data; the point never goes down', async (fx) => {
+      const c = await fx.newClient()
+      for (let i = 0; i < 6; i++) await c.append([{ streams: ['t'], data: bytes(String(i)) }])
+      await c.append([{ streams: ['t', 'keep'], data: bytes('shared') }]) // position 6
+      expect((await c.trim('t', 4)).trimmedBefore).toBe(4)
+      expect((await c.trim('t', 2)).trimmedBefore).toBe(4)
+      await expectCode(c.readStream('t', { from: 0 }), 'trimmed')
+      await expectCode(c.readStream('t', { from: 3 }), 'trimmed')
+      expect((await c.readStream('t', { from: 4 })).entries.map((e) => e.position)).toEqual([4, 5, 6])
+      await expectCode(c.read({ from: 0 }), 'trimmed')
+      expect((await c.read({ from: 4 })).entries.map((e) => e.position)).toEqual([4, 5, 6])
+      // An entry stays while one of its streams still holds it.
+      await c.trim('t', 7)
+      expect((await c.read({ from: 6 })).entries.map((e) => text(e.data))).toEqual(['shared'])
+      expect((await c.readStream('keep', { from: 0 })).entries.map((e) => e.position)).toEqual([6])
+    })
+
+    withLog('subscribe: catch-up from a position, then live entries of other clients, in order, without gaps or repeats', async (fx) => {
+      const writer = await fx.newClient()
+      const follower = await fx.newClient()
+      for (let i = 0; i < 5; i++) await writer.append([{ streams: [i % 2 === 0 ? 'a' : 'other'], data: bytes(String(i)) }])
+      const seen: LogEntry[] = []
+      let lastNext = -1
+      const sub = follower.subscribe(['a', 'b'], 1, (entries, next) => {
+        expect(next).toBeGreaterThanOrEqual(lastNext)
+        lastNext = next
+        for (const e of entries) {
+          expect(e.position).toBeLessThan(next)
+          seen.push(e)
+        }
+      })
+      await until(() => lastNext >= 5, 'catch-up')
+      expect(seen.map((e) => e.position)).toEqual([2, 4])
+      await writer.append([{ streams: ['b'], data: bytes('5') }])
+      await writer.append([{ streams: ['other'], data: bytes('6') }])
+      await writer.append([{ streams: ['a', 'b'], data: bytes('7') }])
+      await until(() => lastNext >= 8, 'live entries')
+      expect(seen.map((e) => e.position)).toEqual([2, 4, 5, 7])
+      expect(seen.map((e) => text(e.data))).toEqual(['2', '4', '5', '7'])
+      sub.close()
+      await writer.append([{ streams: ['a'], data: bytes('8') }])
+      await new Promise((resolve) => setTimeout(resolve, 20))
+      expect(seen.map((e) => e.position)).toEqual([2, 4, 5, 7])
+    })
+
+    withLog('subscribe below the trim point fails with trimmed', async (fx) => {
+      const c = await fx.newClient()
+      for (let i = 0; i < 3; i++) await c.append([{ streams: ['t'], data: bytes(String(i)) }])
+      await c.trim('t', 2)
+      let failure: unknown = undefined
+      c.subscribe(['t'], 0, () => undefined, (err) => {
+        failure = err
+      })
+      await until(() => failure !== undefined, 'subscription error')
+      expect(isLogError(failure, 'trimmed')).toBe(true)
+    })
+
+    withLog('after close, calls fail with closed', async (fx) => {
+      const c = await fx.newClient()
+      await c.append([{ streams: ['a'], data: bytes('1') }])
+      await c.close()
+      await c.close()
+      await expectCode(c.append([{ streams: ['a'], data: bytes('2') }]), 'closed')
+      await expectCode(c.read({ from: 0 }), 'closed')
+      await expectCode(c.readStream('a', { from: 0 }), 'closed')
+      await expectCode(c.tail(), 'closed')
+    })
+  })
+}

@@ -28,19 +28,21 @@ interface Preference {
   readonly q: number
   /** Whether the type was named exactly (not only through a wildcard). */
   readonly explicit: boolean
+  /** Position of that item in the header. */
+  readonly index: number
 }
 
 function preference(items: readonly { type: string; q: number }[], exact: readonly string[]): Preference {
-  let best = { q: 0, specificity: -1 }
-  for (const item of items) {
+  let best = { q: 0, specificity: -1, index: -1 }
+  items.forEach((item, index) => {
     let specificity: number
     if (exact.includes(item.type)) specificity = 2
     else if (item.type === 'application/*') specificity = 1
     else if (item.type === '*/*') specificity = 0
-    else continue
-    if (specificity > best.specificity) best = { q: item.q, specificity }
-  }
-  return { q: best.q, explicit: best.specificity === 2 }
+    else return
+    if (specificity > best.specificity) best = { q: item.q, specificity, index }
+  })
+  return { q: best.q, explicit: best.specificity === 2, index: best.index }
 }
 
 function parseAccept(accept: string): { type: string; q: number }[] {
@@ -63,11 +65,12 @@ function parseAccept(accept: string): { type: string; q: number }[] {
 }
 
 /**
- * The format of an answer. msgpack when `accept` prefers it over JSON (higher quality,
- * or the same quality and named explicitly while JSON is not); JSON when `accept`
- * prefers JSON. With no `accept`, or one that does not choose (only wildcards, or
- * neither type acceptable), the answer takes the request body's format: msgpack for a msgpack body,
- * JSON otherwise. Never 406: a client that accepts neither still gets JSON.
+ * The format of an answer. `accept` decides when it prefers one of msgpack and JSON: the
+ * higher quality wins; at equal quality, the one named explicitly (not through a
+ * wildcard) wins; both named at equal quality, the one listed first wins. With no
+ * `accept`, or one that does not choose (only wildcards, or neither type acceptable),
+ * the answer takes the request body's format: msgpack for a msgpack body, JSON
+ * otherwise. Never 406: a client that accepts neither still gets JSON.
  */
 export function negotiateFormat(accept: string | undefined, contentType: string | undefined): WireFormat {
   const fallback: WireFormat = isMsgpackContentType(contentType) ? 'msgpack' : 'json'
@@ -78,6 +81,7 @@ export function negotiateFormat(accept: string | undefined, contentType: string 
   if (m.q > j.q) return 'msgpack'
   if (j.q > m.q) return 'json'
   if (m.q > 0 && m.explicit !== j.explicit) return m.explicit ? 'msgpack' : 'json'
+  if (m.q > 0 && m.explicit && j.explicit) return m.index < j.index ? 'msgpack' : 'json'
   return fallback
 }
 

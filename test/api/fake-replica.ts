@@ -51,6 +51,15 @@ export class FakeReplica implements ReplicaApi {
     this.failures.set(method, err)
   }
 
+  /** Ends every open subscription with `err` (as a replica does when it cannot go on). */
+  failSubscriptions(err: Error): void {
+    for (const sub of [...this.subscribers]) {
+      sub.closed = true
+      this.subscribers.delete(sub)
+      sub.onError(err)
+    }
+  }
+
   get openSubscriptions(): number {
     return this.subscribers.size
   }

@@ -373,16 +373,11 @@ export class Replica implements ReplicaApi {
   }
 
   readLog(range: ReadRange): Promise<ReadResult> {
-    return this.readRepairing(async () => toApi(await this.store.readLog(range), this))
+    return this.readRepairing(async () => toApi(await this.store.readLog(range)))
   }
 
   readStream(name: string, range: ReadRange): Promise<ReadResult> {
-    return this.readRepairing(async () => toApi(await this.store.readStream(name, range), this))
-  }
-
-  /** The log time of the slot holding `position` (0 if unknown). */
-  tsOf(entry: LogEntry): number {
-    return (entry as { ts?: number }).ts ?? 0
+    return this.readRepairing(async () => toApi(await this.store.readStream(name, range)))
   }
 
   status(): ReplicaStatus {
@@ -474,8 +469,8 @@ export class Replica implements ReplicaApi {
   }
 }
 
-function toApi(r: { entries: readonly LogEntry[]; next: number }, rep: Replica): ReadResult {
-  return { entries: r.entries.map((e) => ({ position: e.position, streams: e.streams, data: e.data, ts: rep.tsOf(e) })), next: r.next }
+function toApi(r: { entries: readonly LogEntry[]; next: number }): ReadResult {
+  return r
 }
 
 function pick(o: object, keys: readonly string[]): Record<string, unknown> {

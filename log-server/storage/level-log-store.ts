@@ -747,7 +747,7 @@ export class LevelLogStore implements LogStore {
           let going = true
           for (let off = Math.max(0, c.from - r.firstPosition); off < entries.length && going; off++) {
             const e = entries[off]!
-            going = c.add(r.firstPosition + off, e.streams, e.data)
+            going = c.add(r.firstPosition + off, e.streams, e.data, r.ts)
           }
           scannedEnd = key.end
           scanBytes += v.length
@@ -834,7 +834,7 @@ export class LevelLogStore implements LogStore {
           if (e === undefined || !e.streams.includes(stream)) {
             throw new CorruptionError(`slot record of slot ${p.slot} disagrees with the stream index`, { slot: p.slot, position: p.first + off })
           }
-          if (!c.add(p.first + off, e.streams, e.data)) break
+          if (!c.add(p.first + off, e.streams, e.data, r.ts)) break
         }
         if (c.full) break
       }

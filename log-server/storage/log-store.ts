@@ -21,6 +21,8 @@ export interface LogEntry {
   readonly position: number
   readonly streams: readonly string[]
   readonly data: Uint8Array
+  /** Log time (ms) of the slot that holds the entry: non-decreasing along the log. */
+  readonly ts: number
 }
 
 export interface ReadRange {

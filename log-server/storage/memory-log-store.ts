@@ -144,11 +144,12 @@ export class MemoryLogStore implements LogStore {
     }
     for (let i = lowerBound(d.held, (h) => h.end > c.from); i < d.held.length; i++) {
       const h = d.held[i]!
-      const entries = entriesOf(d.image.chosen.get(h.slot)!)
+      const rec = d.image.chosen.get(h.slot)!
+      const entries = entriesOf(rec)
       let going = true
       for (let off = Math.max(0, c.from - h.first); off < entries.length && going; off++) {
         const e = entries[off]!
-        going = c.add(h.first + off, e.streams, e.data)
+        going = c.add(h.first + off, e.streams, e.data, rec.ts)
       }
       if (!going) break
     }
@@ -168,7 +169,7 @@ export class MemoryLogStore implements LogStore {
         const pos = ix.positions[i]!
         const r = d.image.chosen.get(ix.slots[i]!)!
         const e = entriesOf(r)[pos - r.firstPosition]!
-        if (!c.add(pos, e.streams, e.data)) break
+        if (!c.add(pos, e.streams, e.data, r.ts)) break
       }
     }
     return c.result(d.nextPosition)

@@ -81,14 +81,14 @@ export class ReadCollector {
   }
 
   /** Adds the entry at `position` if it lies in range; returns false once nothing more fits. */
-  add(position: number, streams: readonly string[], data: Uint8Array): boolean {
+  add(position: number, streams: readonly string[], data: Uint8Array, ts: number): boolean {
     if (this.full) return false
     if (position < this.from) return true
     if (position >= this.to) {
       this.full = true
       return false
     }
-    this.entries.push({ position, streams, data })
+    this.entries.push({ position, streams, data, ts })
     this.bytes += entryBytes({ streams, data })
     if (this.entries.length >= this.limit || this.bytes >= this.bytesMax) this.stop()
     return !this.full

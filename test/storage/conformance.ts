@@ -72,7 +72,7 @@ export class ChosenLog {
   /** Every stored entry, by position. */
   entries(): LogEntry[] {
     const out: LogEntry[] = []
-    for (const r of this.records) storedEntries(r).forEach((e, i) => out.push({ position: r.firstPosition + i, streams: e.streams, data: e.data }))
+    for (const r of this.records) storedEntries(r).forEach((e, i) => out.push({ position: r.firstPosition + i, streams: e.streams, data: e.data, ts: r.ts }))
     return out
   }
 }

@@ -28,6 +28,8 @@ export interface TransportLimits {
   readonly reconnectDelayMaxMs: number
   /** TCP keep-alive initial delay, so that a silently vanished peer is noticed. */
   readonly keepAliveDelayMs: number
+  /** Accepted connections awaiting their handshake, at most; a new one past it closes the oldest. */
+  readonly pendingConnectionsMax: number
 }
 
 /**
@@ -42,6 +44,7 @@ export const DEFAULT_TRANSPORT_LIMITS: TransportLimits = Object.freeze({
   reconnectDelayMinMs: 50,
   reconnectDelayMaxMs: 1_000,
   keepAliveDelayMs: 5_000,
+  pendingConnectionsMax: 64,
 })
 
 /** Lines the transport logs: connects, rejected handshakes, bad frames. pino's Logger fits. */
@@ -56,7 +59,11 @@ export interface TcpTransportOptions {
   readonly cluster: string
   /** Port 0 binds an ephemeral port (see TcpTransport.address()). */
   readonly listen: { readonly host: string; readonly port: number }
-  /** The other replicas; an entry with this replica's own id is ignored (so the whole cluster list may be passed). */
+  /**
+   * The other replicas; an entry with this replica's own id is ignored (so the whole
+   * cluster list may be passed). Port 0 means "not known yet": the peer is not dialed
+   * until TcpTransport.setPeerAddress() gives its port.
+   */
   readonly peers: readonly PeerAddress[]
   readonly limits?: Partial<TransportLimits>
   /** Defaults to one line per event on stderr. */

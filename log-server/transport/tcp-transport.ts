@@ -198,6 +198,8 @@ export class TcpTransport implements PeerTransport {
   private readonly log: TransportLogger
   private readonly warnedAt = new Map<string, number>()
   private server: Server | null = null
+  /** Settles when start()'s listen does; close() waits for it so that a racing start never leaks the port. */
+  private listening: Promise<void> | null = null
   private started = false
   private closed = false
   private closing: Promise<void> | null = null
@@ -224,13 +226,14 @@ export class TcpTransport implements PeerTransport {
     this.started = true
     const server = net.createServer((socket) => this.onConnection(socket))
     this.server = server
-    await new Promise<void>((resolve, reject) => {
+    this.listening = new Promise<void>((resolve, reject) => {
       server.once('error', reject)
       server.listen(this.listenAt.port, this.listenAt.host, () => {
         server.off('error', reject)
         resolve()
       })
     })
+    await this.listening
     server.on('error', (err) => this.log.warn({ err: errorMessage(err) }, 'peer listener error'))
     const addr = server.address()
     if (addr !== null && typeof addr === 'object') this.listenAt.port = addr.port
@@ -293,10 +296,12 @@ export class TcpTransport implements PeerTransport {
       link.queuedBytes += frame.length
       this.dirty.add(link)
     } catch (err) {
-      // Only a message msgpack cannot encode gets here: a bug upstream, but send() never throws.
-      const link = this.links.get(msg.to)
-      link?.drop(1, 0)
-      this.warnThrottled(`encode:${String(msg.type)}`, { peer: msg.to, type: msg.type, err: errorMessage(err) }, 'message could not be encoded, dropped')
+      // Only a message msgpack cannot encode (or not a message at all) gets here: a bug
+      // upstream, but send() never throws.
+      const m = msg as Partial<Message> | null | undefined
+      const to = m?.to
+      if (to !== undefined) this.links.get(to)?.drop(1, 0)
+      this.warnThrottled(`encode:${String(m?.type)}`, { peer: to, type: m?.type, err: errorMessage(err) }, 'message could not be encoded, dropped')
     }
   }
 
@@ -348,6 +353,7 @@ export class TcpTransport implements PeerTransport {
       conn.timer = null
       destroy(conn.socket)
     }
+    await this.listening?.catch(() => undefined)
     const server = this.server
     if (server !== null && server.listening) closes.push(new Promise((resolve) => server.close(() => resolve())))
     await Promise.all(closes)
@@ -367,16 +373,27 @@ export class TcpTransport implements PeerTransport {
   }
 
   private dial(link: PeerLink): void {
-    if (this.closed) return
     link.timer = null
+    if (this.closed) return
+    if (link.port === 0) {
+      // Address not known yet: wait for setPeerAddress().
+      link.state = 'idle'
+      return
+    }
     link.state = 'connecting'
-    const socket = net.connect({
-      host: link.host,
-      port: link.port,
-      noDelay: true,
-      keepAlive: true,
-      keepAliveInitialDelay: this.limits.keepAliveDelayMs,
-    })
+    let socket: Socket
+    try {
+      socket = net.connect({
+        host: link.host,
+        port: link.port,
+        noDelay: true,
+        keepAlive: true,
+        keepAliveInitialDelay: this.limits.keepAliveDelayMs,
+      })
+    } catch (err) {
+      this.outboundDown(link, errorMessage(err))
+      return
+    }
     link.socket = socket
     const reader = new FrameReader(HANDSHAKE_BYTES_MAX)
     // Every way this socket can end funnels here; only the first one counts.
@@ -481,6 +498,7 @@ export class TcpTransport implements PeerTransport {
       socket.destroy()
       return
     }
+    this.evictPendingOverLimit()
     socket.setNoDelay(true)
     socket.setKeepAlive(true, this.limits.keepAliveDelayMs)
     const conn: InboundConn = {
@@ -497,6 +515,24 @@ export class TcpTransport implements PeerTransport {
     // Resets from a peer that went away are routine; its own dialer logs its side.
     socket.on('error', () => socket.destroy())
     socket.on('close', () => this.onInboundClose(conn))
+  }
+
+  /**
+   * Keeps connections awaiting their handshake under pendingConnectionsMax by closing
+   * the OLDEST one: a flood of silent connections then cannot lock real peers out.
+   */
+  private evictPendingOverLimit(): void {
+    let pending = 0
+    for (const c of this.inbound) if (c.peer === null && !c.done) pending++
+    if (pending < this.limits.pendingConnectionsMax) return
+    for (const c of this.inbound) {
+      if (c.peer !== null || c.done) continue
+      this.rejectedConnections++
+      this.warnThrottled('pending-connections', { remote: c.remote, pendingConnectionsMax: this.limits.pendingConnectionsMax }, 'too many connections awaiting a handshake; closed the oldest')
+      c.done = true
+      c.socket.destroy()
+      return
+    }
   }
 
   private onInboundData(conn: InboundConn, chunk: Buffer): void {

@@ -167,6 +167,22 @@ describe('bad input on the peer port', () => {
     await stillWorks(a, b)
   })
 
+  it('a flood of silent connections cannot lock a real peer out', async () => {
+    const ports = await freePorts(2)
+    const b = makeNode(1, ports, { pendingConnectionsMax: 4 })
+    cleanups.push(() => b.transport.close())
+    await b.transport.start()
+    const flood: Raw[] = []
+    for (let i = 0; i < 10; i++) flood.push(await rawConnect(b.port))
+    await waitFor(() => flood.filter((r) => r.closed).length === 6, 'the oldest six closed')
+    expect(flood.slice(0, 6).every((r) => r.closed)).toBe(true)
+    expect(b.logger.text()).toMatch(/too many connections awaiting a handshake/)
+    const a = makeNode(0, ports)
+    cleanups.push(() => a.transport.close())
+    await a.transport.start()
+    await stillWorks(a, b)
+  })
+
   it('hellos for another replica, from an unknown one or of another protocol are refused', async () => {
     const { nodes } = await startNodes(2)
     const [, b] = nodes as [Node, Node]

@@ -181,12 +181,15 @@ describe('tcp transport, three replicas', () => {
   it('binds port 0 and learns peer addresses after start', async () => {
     const logger = collectingLogger()
     const mk = (id: number) =>
-      track(createTcpTransport({ id, cluster: CLUSTER, listen: { host: HOST, port: 0 }, peers: [{ id: 1 - id, host: HOST, port: 1 }], logger, limits: { reconnectDelayMaxMs: 100 } }))
+      track(createTcpTransport({ id, cluster: CLUSTER, listen: { host: HOST, port: 0 }, peers: [{ id: 1 - id, host: HOST, port: 0 }], logger, limits: { reconnectDelayMaxMs: 100 } }))
     const a = mk(0)
     const b = mk(1)
     await a.start()
     await b.start()
     expect(a.address().port).toBeGreaterThan(0)
+    // Port 0 = address unknown: not dialed, and no log noise.
+    expect(a.stats().peers[0]!.state).toBe('idle')
+    expect(logger.lines).toEqual([])
     a.setPeerAddress(1, HOST, b.address().port)
     b.setPeerAddress(0, HOST, a.address().port)
     await waitFor(() => a.connected(1) && b.connected(0), 'links after setPeerAddress')
@@ -225,6 +228,18 @@ describe('options', () => {
     } catch (e) {
       expect((e as { code?: string }).code).toBe('bad_config')
     }
+  })
+
+  it('close during start releases the port', async () => {
+    const [p0, p1] = await freePorts(2)
+    const logger = collectingLogger()
+    const a = createTcpTransport({ id: 0, cluster: 'c', listen: { host: HOST, port: p0! }, peers: [{ id: 1, host: HOST, port: p1! }], logger })
+    const started = a.start()
+    await a.close()
+    await started
+    expect(a.connected(1)).toBe(false)
+    const b = track(createTcpTransport({ id: 0, cluster: 'c', listen: { host: HOST, port: p0! }, peers: [{ id: 1, host: HOST, port: p1! }], logger }))
+    await b.start()
   })
 
   it('start rejects when the port is taken', async () => {

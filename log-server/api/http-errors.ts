@@ -12,6 +12,12 @@ function isErrorCode(code: unknown): code is ErrorCode {
   return typeof code === 'string' && Object.hasOwn(ERROR_CODES, code)
 }
 
+const MESSAGE_CHARS_MAX = 300
+
+function clip(message: string): string {
+  return message.length > MESSAGE_CHARS_MAX ? `${message.slice(0, MESSAGE_CHARS_MAX)}…` : message
+}
+
 function statusCodeOf(err: object): number | undefined {
   const s = (err as { statusCode?: unknown }).statusCode
   return typeof s === 'number' && Number.isInteger(s) ? s : undefined
@@ -31,7 +37,8 @@ export function toQuipuError(err: unknown, bodyBytesMax: number): QuipuError {
   if (isQuipuError(err)) return err
   if (typeof err !== 'object' || err === null) return new QuipuError('internal', 'internal error')
   const code = (err as { code?: unknown }).code
-  const message = err instanceof Error ? err.message : 'error'
+  // Framework messages may echo the request (a long URL): keep them short.
+  const message = clip(err instanceof Error ? err.message : 'error')
   if (isErrorCode(code)) return new QuipuError(code, message)
   if (code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
     return new QuipuError('too_large', `request body exceeds ${bodyBytesMax} bytes`, { limit: bodyBytesMax })

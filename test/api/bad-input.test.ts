@@ -119,6 +119,7 @@ const cases: Case[] = [
   bad('stream path name with a space', get('/v1/streams/a%20b')),
   bad('stream path name too long', get(`/v1/streams/${'x'.repeat(201)}`)),
   bad('stream path name malformed percent-encoding', get('/v1/streams/%E0%A4%A')),
+  bad('path parameter over 1024 characters', get(`/v1/streams/${'x'.repeat(1100)}`)),
   // Trim bodies.
   bad('trim without before', trim({})),
   bad('trim before negative', trim({ before: -1 })),
@@ -165,6 +166,12 @@ describe('bad input → catalog error, and the server keeps serving', () => {
   it('query integers at the edges are accepted: 0 and 2^53 - 1', async () => {
     expect((await h.app.inject(get('/v1/log?from=0'))).statusCode).toBe(200)
     expect((await h.app.inject(get('/v1/log?from=9007199254740991'))).statusCode).toBe(200)
+  })
+
+  it('error messages that echo the request are clipped', async () => {
+    const res = await h.app.inject(get(`/v1/streams/${'x'.repeat(5000)}`))
+    const error = expectError(res, 400, 'bad_request')
+    expect((error['message'] as string).length).toBeLessThanOrEqual(301)
   })
 
   it('a 200-character stream name is accepted', async () => {

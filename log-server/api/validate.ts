@@ -164,7 +164,9 @@ function entryData(data: unknown, i: number, msgpack: boolean, limits: HttpLimit
       throw new QuipuError('bad_request', `entries[${i}].data must be msgpack bin, got ${describe(data)}`, { index: i })
     }
     if (data.byteLength > limits.entryBytesMax) throw tooLarge(data.byteLength)
-    return data
+    // The decoder hands out views into the whole request body; a copy lets the replica
+    // keep one entry without pinning the body (up to bodyBytesMax) it came in.
+    return new Uint8Array(data)
   }
   if (typeof data !== 'string') {
     throw new QuipuError('bad_request', `entries[${i}].data must be a base64 string, got ${describe(data)}`, { index: i })

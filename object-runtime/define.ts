@@ -105,11 +105,16 @@ export interface ObjectDefinition<S, M, A> {
 // eslint-disable-next-line @typescript-eslint/no-empty-object-type -- "no accessors" is the empty object type
 type NoAccessors = {}
 
-export function defineObject<
-  S,
-  M extends Record<string, MutatorFn<S>>,
-  A extends Record<string, AccessorFn<S>> = NoAccessors,
->(spec: ObjectSpec<S, M, A>): ObjectDefinition<S, M, A> {
+/** Defines a replicated object (see the header of this file). */
+export function defineObject<S, M extends Record<string, MutatorFn<S>>>(
+  spec: ObjectSpec<S, M, NoAccessors> & { readonly accessors?: undefined },
+): ObjectDefinition<S, M, NoAccessors>
+export function defineObject<S, M extends Record<string, MutatorFn<S>>, A extends Record<string, AccessorFn<S>>>(
+  spec: ObjectSpec<S, M, A> & { readonly accessors: A },
+): ObjectDefinition<S, M, A>
+export function defineObject<S, M extends Record<string, MutatorFn<S>>, A extends Record<string, AccessorFn<S>>>(
+  spec: ObjectSpec<S, M, A>,
+): ObjectDefinition<S, M, A> {
   const where = `defineObject(${JSON.stringify(spec.name)})`
   if (typeof spec.name !== 'string' || !/^[A-Za-z][A-Za-z0-9_.-]{0,63}$/.test(spec.name)) {
     throw new ObjectError('bad_definition', `${where}: name must be 1-64 characters of [A-Za-z0-9_.-], starting with a letter`)

@@ -111,7 +111,9 @@ export class HttpLogClient implements LogClient {
     }
     this.config = c
     this.servers = c.servers.map(normalize)
-    this.batcher = new AppendBatcher((entries, id) => this.sendAppend(entries, id), c.batching, c.clientId)
+    // This client retries within its deadline itself (following the leader), so the
+    // batcher makes one attempt per batch: its retries would multiply the deadline.
+    this.batcher = new AppendBatcher((entries, id) => this.sendAppend(entries, id), { ...c.batching, retryAttemptsMax: 1 }, c.clientId)
   }
 
   get clientId(): string {
@@ -272,7 +274,7 @@ export class HttpLogClient implements LogClient {
       if (this.closed) throw new LogError('closed', 'log client closed')
       const server = this.leader ?? this.servers[this.next % this.servers.length]!
       try {
-        return await this.once(server, method, path, body)
+        return await this.once(server, method, path, body, Math.max(1, Math.min(this.config.requestTimeoutMs, deadline - Date.now())))
       } catch (e) {
         if (!(e instanceof Retryable)) throw e
         last = `${server}: ${e.message}`
@@ -285,18 +287,19 @@ export class HttpLogClient implements LogClient {
         }
       }
       const now = Date.now()
-      if (now + delay > deadline) throw new LogError('unavailable', `no answer from the cluster within ${this.config.deadlineMs} ms (last: ${last})`)
+      if (now >= deadline || now + delay > deadline) throw new LogError('unavailable', `no answer from the cluster within ${this.config.deadlineMs} ms (last: ${last})`)
       await new Promise((r) => setTimeout(r, delay))
       delay = Math.min(this.config.retryDelayMaxMs, delay * 2)
     }
   }
 
-  private async once(server: string, method: 'GET' | 'POST', path: string, body?: unknown): Promise<unknown> {
+  private async once(server: string, method: 'GET' | 'POST', path: string, body: unknown, timeoutMs: number): Promise<unknown> {
     let res
     try {
       res = await this.pool(server).request({
         method,
         path,
+        signal: AbortSignal.timeout(timeoutMs),
         headers: body === undefined ? { accept: MSGPACK } : { accept: MSGPACK, 'content-type': MSGPACK },
         body: body === undefined ? undefined : encode(body, { ignoreUndefined: true }),
       })

@@ -56,11 +56,11 @@
  * is at most c, the linearized sets that respect real time number about n·2^c, so a
  * history of n operations costs roughly O(n · 2^c · |states at a point| · c) model
  * steps, each with a hash of the state and of an n-bit set (O(n/32) words on a memo
- * hit). For 5 clients (c ≤ 5) this is linear in n in practice (measured on a
- * shared, loaded 2-core machine): 2,000 register ops in
- * ~10 ms, 10,000 in ~0.3 s; 2,000 queue ops with unique values in ~30 ms. Measured
- * limits: a register with 10–12 clients at 50% writes takes 0.3–1 s per 2,000 ops, 15
- * clients ~4 s, 20 clients exceed the default budget. Every pending operation that
+ * hit). For 5 clients (c ≤ 5) this is linear in n in practice. Measured on a shared,
+ * loaded 2-core machine: 2,000 register ops in ~10–20 ms, 10,000 in ~0.3–0.5 s; 2,000
+ * queue ops with unique values in ~30 ms; a register with 10–12 clients at 50% writes
+ * takes 0.3–1.3 s per 2,000 ops, 15 clients 4–9 s, 20 clients exceed the default
+ * budget. Every pending operation that
  * mutates can double the work (linearized or not is then part of the explored
  * state), so a history with many timed-out writes gets slower: that is what the
  * budget is for. Queue histories with repeated values get no pruning and blow up

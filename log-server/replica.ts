@@ -55,7 +55,10 @@ interface Subscriber {
 
 const REQUEST_TIMEOUT_MS = 10_000
 const SUBSCRIBE_BATCH = 1000
+/** How long a read waits for a corrupt slot to be refetched before it answers `corrupt`. */
 const REPAIR_WAIT_MS = 3_000
+const REPAIR_RETRY_MS = 250
+const REPAIR_GIVE_UP_MS = 30_000
 
 export class Replica implements ReplicaApi {
   readonly config: ReplicaConfig
@@ -98,6 +101,9 @@ export class Replica implements ReplicaApi {
     this.transport.onMessage((m) => this.onPeerMessage(m))
     await this.transport.start()
     this.ticker = setInterval(() => this.handle(this.core.tick(this.clock())), c.tickMs)
+    // Slot records the store found missing when it opened (e.g. a damaged write-ahead
+    // log): refetch them now rather than on the first read that needs them.
+    for (const slot of this.store.missingSlots()) void this.repair(slot)
   }
 
   /** Graceful stop: no new work, finish what is being persisted, close everything. */
@@ -213,16 +219,32 @@ export class Replica implements ReplicaApi {
 
   // ---------------------------------------------------------------- corruption repair
 
-  /** Refetch a corrupt slot from peers; resolves when repaired or after a bounded wait. */
+  /**
+   * Refetch a corrupt slot from peers; resolves when repaired or after a bounded wait.
+   * The request is sent again every REPAIR_RETRY_MS: right after a restart the peer
+   * links may not be up yet, and the transport drops what it cannot send.
+   */
   private repair(slot: number): Promise<void> {
     return new Promise((resolve) => {
       let r = this.repairs.get(slot)
       if (r === undefined) {
-        r = { waiters: [], sentAt: Date.now() }
-        this.repairs.set(slot, r)
-        const n = this.config.peers.length
-        for (let p = 0; p < n; p++) if (p !== this.config.id) this.transport.send(this.core.repairRequest(p, slot, slot + 1))
-        this.log(`replica ${this.config.id}: slot ${slot} is corrupt on disk: refetching it from peers`)
+        const entry = { waiters: [] as (() => void)[], sentAt: Date.now() }
+        r = entry
+        this.repairs.set(slot, entry)
+        this.log(`replica ${this.config.id}: slot ${slot} is corrupt or missing on disk: refetching it from peers`)
+        const ask = (): void => {
+          if (this.stopping || this.repairs.get(slot) !== entry) return
+          if (Date.now() - entry.sentAt > REPAIR_GIVE_UP_MS) {
+            this.repairs.delete(slot)
+            this.log(`replica ${this.config.id}: slot ${slot}: no peer sent it back within ${REPAIR_GIVE_UP_MS} ms; will try again on the next read`)
+            for (const f of entry.waiters) f()
+            return
+          }
+          const n = this.config.peers.length
+          for (let p = 0; p < n; p++) if (p !== this.config.id) this.transport.send(this.core.repairRequest(p, slot, slot + 1))
+          setTimeout(ask, REPAIR_RETRY_MS).unref()
+        }
+        ask()
       }
       const done = (): void => resolve()
       r.waiters.push(done)

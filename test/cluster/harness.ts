@@ -21,7 +21,8 @@ async function portFree(port: number): Promise<boolean> {
 /** A base port such that base..base+n-1 and their peer ports are free. */
 async function freeBase(n: number): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20_000 + Math.floor(Math.random() * 2_000) * 10
+    // Below Linux's ephemeral range (32768+), which outgoing connections draw from.
+    const base = 10_000 + Math.floor(Math.random() * 1_000) * 10
     let ok = true
     for (let i = 0; i < n && ok; i++) ok = (await portFree(base + i)) && (await portFree(base + i + PEER_OFFSET))
     if (ok) return base

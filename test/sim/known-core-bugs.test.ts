@@ -44,11 +44,13 @@ describe.skipIf(!enabled)('known core bugs (SIM_KNOWN_BUGS=1)', () => {
   // that is as far behind as itself, and never the one that has the slots (whose
   // heartbeatAcks even say so: commit=N). The leader stays `recovering` forever: inflight
   // 0, queue growing, clients never answered; the liveness checker fires.
-  // Trace of seed 446: t545 replica 2 promises ballot 20.1 with commit=244, chosen=0;
-  // the leader (replica 1) catches up to 240, then from t~700 to t2100 sends
-  // "catchupRequest 1->0 [240,244)" every 2 ticks; replica 0 (commit 240) answers
-  // records=0; replica 2 (commit 244) is never asked.
-  for (const seed of [446, 495, 518]) {
+  // Trace of seed 781 (SIM_TRACE=/tmp/t781.txt SEED=781 npx vitest run test/sim/sim.test.ts):
+  // t916 replica 2 promises ballot 18.0 to replica 0 with commit=455, chosen=0 (the
+  // prepare asked from slot 430, older than replica 2's in-memory window); replica 0
+  // catches up from replica 1 (commit 454) to 454, then from t939 to the end sends
+  // "catchupRequest 0->1 [454,455)" every 2 ticks (1585 times); replica 1 answers
+  // records=0; replica 2, whose heartbeatAcks say commit=455, is never asked again.
+  for (const seed of [295, 781, 929]) {
     it(`recovering leader stalls asking the wrong peer for catch-up (simulation, seed ${seed})`, () => {
       expect(() => runSimulation({ seed })).not.toThrow()
     })

@@ -6,6 +6,7 @@
 //   SIM_SEED_START=10000 SIM_SEEDS=500 ...           seeds 10000..10499
 //   SEED=1234 npx vitest run test/sim/sim.test.ts   exactly one seed
 //   SIM_TRACE=/tmp/trace.txt SEED=1234 ...          and write its full event trace
+//   SIM_TICKS=3000 ...                              a longer safety phase (default 1000 ticks)
 
 import { writeFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
@@ -34,7 +35,7 @@ describe('deterministic simulation', () => {
   const tracePath = process.env.SIM_TRACE
   for (const seed of list) {
     it(`seed ${seed} (${replicasForSeed(seed)} replicas)`, () => {
-      const sim = new Simulation({ seed, trace: tracePath !== undefined && tracePath !== '' })
+      const sim = new Simulation({ seed, safetyTicks: envInt('SIM_TICKS'), trace: tracePath !== undefined && tracePath !== '' })
       try {
         const report = sim.run()
         expect(report.slots).toBeGreaterThan(0)

@@ -117,6 +117,8 @@ export function replicasForSeed(seed: number): 3 | 5 {
   return seed % 3 === 0 ? 5 : 3
 }
 
+/** Far above what a healthy cluster of 5 sends in one tick: more means a message storm. */
+const MESSAGES_PER_TICK_MAX = 20_000
 const BASE_MS = 1_700_000_000_000
 const TICK_MS = 10
 
@@ -212,6 +214,8 @@ export class Simulation {
   private phase: 'safety' | 'liveness' = 'safety'
   private readonly restartAt: number[]
   private partitionUntil = -1
+  /** A crash drawn for this tick happens after this many deliveries (-1: none). */
+  private crashAfterDeliveries = -1
   private wipeDone = false
   private crashes = 0
   private partitions = 0
@@ -223,7 +227,7 @@ export class Simulation {
     this.n = opts.replicas ?? replicasForSeed(seed)
     this.f = Math.floor((this.n - 1) / 2)
     this.rng = seededRng(seed)
-    this.safetyTicks = opts.safetyTicks ?? 600
+    this.safetyTicks = opts.safetyTicks ?? 1000
     this.livenessTicksMax = opts.livenessTicksMax ?? 1500
     const drawn = drawPlan(this.rng, this.n, this.safetyTicks)
     this.plan = opts.faults ? opts.faults(drawn, this.rng) : drawn
@@ -387,18 +391,8 @@ export class Simulation {
   private injectFaults(): void {
     const rng = this.rng
     const p = this.plan
-    // Crash one replica.
-    if (p.crashRate > 0 && rng.next() < p.crashRate) {
-      const leader = this.leader()
-      const up = this.hosts.filter((h) => h.up).map((h) => h.id)
-      const victim = leader !== null && rng.next() < p.leaderCrashBias ? leader : up[rng.int(0, up.length)]
-      if (victim !== undefined && this.mayCrash(this.hosts[victim]!)) {
-        this.hosts[victim]!.crash()
-        this.crashes++
-        this.trace.add(`t${this.tick} replica ${victim} CRASHED${victim === leader ? ' (leader)' : ''}`)
-        this.scheduleRestart(victim)
-      }
-    }
+    // Crash one replica this tick, between two message deliveries (or before its clock ticks).
+    if (p.crashRate > 0 && rng.next() < p.crashRate) this.crashAfterDeliveries = rng.int(0, 12)
     // Lose one replica's disk (once), only when nobody else is down or rejoining.
     if (!this.wipeDone && p.wipeAtTick >= 0 && this.tick >= p.wipeAtTick && this.failedCount() === 0 && this.f >= 1) {
       this.wipeDone = true
@@ -444,6 +438,19 @@ export class Simulation {
     }
   }
 
+  private crashNow(): void {
+    this.crashAfterDeliveries = -1
+    const rng = this.rng
+    const leader = this.leader()
+    const up = this.hosts.filter((h) => h.up).map((h) => h.id)
+    const victim = leader !== null && rng.next() < this.plan.leaderCrashBias ? leader : up[rng.int(0, up.length)]
+    if (victim === undefined || !this.mayCrash(this.hosts[victim]!)) return
+    this.hosts[victim]!.crash()
+    this.crashes++
+    this.trace.add(`t${this.tick} replica ${victim} CRASHED${victim === leader ? ' (leader)' : ''}`)
+    this.scheduleRestart(victim)
+  }
+
   private runTick(): void {
     // Restarts due.
     for (let r = 0; r < this.n; r++) {
@@ -452,14 +459,20 @@ export class Simulation {
     }
     if (this.phase === 'safety') this.injectFaults()
     // Deliver what is due, in the network's order.
+    let delivered = 0
     for (;;) {
+      if (delivered === this.crashAfterDeliveries) this.crashNow()
       const m = this.net.nextDue(this.tick)
       if (m === undefined) break
       const h = this.hosts[m.to]
       if (h === undefined || !h.up) continue
       if (this.opts.trace) this.trace.add(`t${this.tick} recv ${describeMessage(m)}`)
       h.step(m)
+      if (++delivered > MESSAGES_PER_TICK_MAX) {
+        throw new CheckFailure('message-storm', `more than ${MESSAGES_PER_TICK_MAX} messages delivered in tick ${this.tick} (${this.net.inFlight} in flight)`)
+      }
     }
+    if (this.crashAfterDeliveries >= 0) this.crashNow()
     // Every live replica's clock ticks, in a random order.
     const order = Array.from({ length: this.n }, (_, i) => i)
     for (let i = order.length - 1; i > 0; i--) {

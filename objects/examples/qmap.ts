@@ -10,8 +10,8 @@ interface User {
 }
 
 const log = new MemoryLog()
-const a = await connect({ log: new MemoryLogClient(log) })
-const b = await connect({ log: new MemoryLogClient(log) })
+const a = await connect({ log: new MemoryLogClient(log), closeLog: true })
+const b = await connect({ log: new MemoryLogClient(log), closeLog: true })
 
 const usersA = a.open(QMap<string, User>, 'users')
 const usersB = b.open(QMap<string, User>, 'users')

@@ -29,7 +29,10 @@ function fail(checker: string, detail: string): never {
   throw new CheckFailure(checker, detail)
 }
 
-/** A canonical text of a value: object keys sorted, bytes as hex; equal values give equal text. */
+/**
+ * A canonical text of a value: object keys sorted, bytes as hex, absent, undefined and
+ * null fields alike (the wire turns one into the other); equal values give equal text.
+ */
 export function canonical(v: unknown): string {
   if (v === null || v === undefined) return String(v)
   if (typeof v === 'number' || typeof v === 'boolean') return String(v)
@@ -39,7 +42,7 @@ export function canonical(v: unknown): string {
   if (typeof v === 'object') {
     const o = v as Record<string, unknown>
     const keys = Object.keys(o)
-      .filter((k) => o[k] !== undefined)
+      .filter((k) => o[k] !== undefined && o[k] !== null)
       .sort()
     return `{${keys.map((k) => `${k}:${canonical(o[k])}`).join(',')}}`
   }
@@ -85,6 +88,8 @@ export class LogChecker {
   /** Per replica (per life of its core): the next slot it must apply. */
   private readonly nextSlotOf = new Map<ReplicaId, number>()
   private readonly stored = new Map<string, StoredAppend>()
+  /** Every stored entry, by position. */
+  private readonly entries: Entry[] = []
   private next = 0
   /** Observations, for reports. */
   observed = 0
@@ -143,8 +148,10 @@ export class LogChecker {
         if (out.kind === 'dup') fail('determinism', `slot ${r.slot} op ${i}: a trim cannot be a dup`)
         continue
       }
-      if (op.clientId === undefined || op.seq === undefined) {
-        if (out.kind !== 'new') fail('exactly-once', `slot ${r.slot} op ${i}: an append without a session must be stored, got ${out.kind}`)
+      if (op.clientId == null || op.seq == null) {
+        // No exactly-once ids (absent, or null off the wire): stored every time.
+        if (out.kind !== 'new') fail('exactly-once', `slot ${r.slot} op ${i}: an append without exactly-once ids must be stored, got ${canonical(out)}`)
+        this.entries.push(...op.entries)
         pos += op.entries.length
         continue
       }
@@ -155,6 +162,7 @@ export class LogChecker {
         // so a first occurrence is always inside the exactly-once window.
         if (out.kind !== 'new') fail('exactly-once', `slot ${r.slot} op ${i}: first occurrence of ${k} has outcome ${canonical(out)}, expected new`)
         this.stored.set(k, { slot: r.slot, opIndex: i, first: pos, entries: op.entries })
+        this.entries.push(...op.entries)
         pos += op.entries.length
         continue
       }
@@ -168,9 +176,15 @@ export class LogChecker {
         fail('exactly-once', `slot ${r.slot} op ${i}: retry of ${k} rejected with ${out.code}`)
       }
     }
+    if (this.entries.length !== pos) fail('positions', `slot ${r.slot}: ${this.entries.length} entries stored, but positions reach ${pos}`)
     this.log.push(r)
     this.keys.push(key)
     this.next = pos
+  }
+
+  /** The entry stored at a position of the chosen log. */
+  entryAt(position: number): Entry | undefined {
+    return this.entries[position]
   }
 
   /** Number of slots known chosen (applied by some replica). */
@@ -269,8 +283,9 @@ export class AcceptorChecker {
 // ---------------------------------------------------------------------------------
 
 interface AppendRecord {
-  readonly clientId: string
-  readonly seq: number
+  /** null: an append without exactly-once ids (at-least-once). */
+  readonly clientId: string | null
+  readonly seq: number | null
   readonly entries: readonly Entry[]
   readonly invokedAt: number
   /** Appends must land at or after this position: 1 + the highest acknowledged position at invocation. */
@@ -280,6 +295,10 @@ interface AppendRecord {
   ackedAt: number
   first: number
   count: number
+}
+
+function describeAppend(a: AppendRecord): string {
+  return a.clientId === null ? `append without ids (${a.entries.length} entries)` : `append ${a.clientId}#${a.seq}`
 }
 
 interface TailRecord {
@@ -307,10 +326,9 @@ export class HistoryChecker {
   constructor(private readonly log: LogChecker) {}
 
   invokeAppend(op: AppendOp): number {
-    if (op.clientId === undefined || op.seq === undefined) throw new Error('simulated appends carry a session')
     this.appends.push({
-      clientId: op.clientId,
-      seq: op.seq,
+      clientId: op.clientId ?? null,
+      seq: op.seq ?? null,
       entries: op.entries,
       invokedAt: ++this.clock,
       floorAcked: this.maxAckedPosition + 1,
@@ -326,12 +344,18 @@ export class HistoryChecker {
   answerAppend(id: number, r: Extract<ProposalResult, { ok: true }>): void {
     const a = this.appends[id]
     if (a === undefined) throw new Error(`unknown append ${id}`)
-    const what = `append ${a.clientId}#${a.seq}`
+    const what = describeAppend(a)
     if (r.outcome.kind === 'rejected') fail('exactly-once', `${what}: ok result with a rejected outcome`)
+    if (a.clientId === null && r.outcome.kind !== 'new') fail('exactly-once', `${what}: an append without ids answered ${r.outcome.kind}`)
     const first = r.outcome.kind === 'dup' ? r.outcome.first : r.firstPosition
     if (r.outcome.kind === 'dup') this.dupAcks++
     if (r.count !== a.entries.length) fail('acked-positions', `${what}: acknowledged ${r.count} entries, sent ${a.entries.length}`)
     if (a.ackedAt >= 0) {
+      // Without ids, each attempt that lands is a copy of its own (at-least-once).
+      if (a.clientId === null) {
+        this.checkStored(a, first)
+        return
+      }
       if (first !== a.first) {
         fail('exactly-once', `${what}: acknowledged at position ${a.first}, then another attempt answered ${r.outcome.kind} at ${first}`)
       }
@@ -351,16 +375,25 @@ export class HistoryChecker {
     if (first + a.count > this.log.nextPosition) {
       fail('acked-positions', `${what} acknowledged positions up to ${first + a.count - 1}, beyond the chosen log's tail ${this.log.nextPosition}`)
     }
-    this.checkStored(a)
+    this.checkStored(a, first)
     this.maxAckedPosition = Math.max(this.maxAckedPosition, first + a.count - 1)
   }
 
-  private checkStored(a: AppendRecord): void {
-    const what = `append ${a.clientId}#${a.seq}`
-    const s = this.log.storedAppend(a.clientId, a.seq)
-    if (s === undefined) fail('durability', `${what} acknowledged at ${a.first} but never stored in the chosen log`)
-    if (s.first !== a.first) fail('acked-positions', `${what} acknowledged at ${a.first} but stored at ${s.first} (slot ${s.slot})`)
-    if (canonical(s.entries) !== canonical(a.entries)) fail('durability', `${what}: stored entries differ from what the client sent`)
+  /** The acknowledged positions hold exactly what the client sent (and, with ids, its one stored copy). */
+  private checkStored(a: AppendRecord, first: number): void {
+    const what = describeAppend(a)
+    if (a.clientId !== null && a.seq !== null) {
+      const s = this.log.storedAppend(a.clientId, a.seq)
+      if (s === undefined) fail('durability', `${what} acknowledged at ${first} but never stored in the chosen log`)
+      if (s.first !== first) fail('acked-positions', `${what} acknowledged at ${first} but stored at ${s.first} (slot ${s.slot})`)
+    }
+    for (let i = 0; i < a.entries.length; i++) {
+      const e = this.log.entryAt(first + i)
+      if (e === undefined) fail('durability', `${what} acknowledged at ${first}, but position ${first + i} is not in the chosen log`)
+      if (canonical(e) !== canonical(a.entries[i])) {
+        fail('acked-positions', `${what} acknowledged at ${first}, but position ${first + i} holds another entry`)
+      }
+    }
   }
 
   invokeTail(): number {
@@ -387,7 +420,7 @@ export class HistoryChecker {
 
   /** At the end: every acknowledged append is still where it was acknowledged, exactly once. */
   final(): void {
-    for (const a of this.appends) if (a.ackedAt >= 0) this.checkStored(a)
+    for (const a of this.appends) if (a.ackedAt >= 0) this.checkStored(a, a.first)
   }
 
   get invokedAppends(): number {

@@ -10,6 +10,7 @@ import { seededRng, type Rng } from '../../log-server/paxos/rng.ts'
 import type { AppendOp, ChosenRecord, CoreStatus, Message, Op, ProposalResult, ReadIndexResult, ReplicaId, RequestId, Role } from '../../log-server/paxos/types.ts'
 import { AcceptorChecker, LogChecker } from './checkers.ts'
 import { ReplicaHost, type HostSink } from './replica-host.ts'
+import { Wire } from './sim-network.ts'
 
 const BASE_MS = 1_700_000_000_000
 const TICK_MS = 10
@@ -39,6 +40,8 @@ export class ScenarioCluster {
   private readonly blocked = new Set<string>()
   private readonly filters: ((m: Message) => boolean)[] = []
   private dropRate = 0
+  /** Messages cross the production wire codec, as between real replicas. */
+  private readonly wire = new Wire('msgpack')
   private readonly rng: Rng
   private readonly seed: number
   private nextRequestId = 1
@@ -138,7 +141,7 @@ export class ScenarioCluster {
     const now = this.take(pred)
     for (const m of now) {
       const h = this.hosts[m.to]
-      if (h !== undefined && h.up) h.step(structuredClone(m))
+      if (h !== undefined && h.up) h.step(this.wire.unpack(this.wire.pack(m)))
     }
     return now.length
   }
@@ -157,7 +160,7 @@ export class ScenarioCluster {
       }
       const m = this.queue.shift()!
       const h = this.hosts[m.to]
-      if (h !== undefined && h.up) h.step(structuredClone(m))
+      if (h !== undefined && h.up) h.step(this.wire.unpack(this.wire.pack(m)))
     }
   }
 

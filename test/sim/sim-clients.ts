@@ -15,6 +15,8 @@ export interface ClientWorkload {
   thinkTicksMax: number
   tailRate: number
   trimRate: number
+  /** Share of appends sent without exactly-once ids (at-least-once: a retry may store a second copy). */
+  anonRate: number
   entriesMax: number
 }
 
@@ -28,13 +30,13 @@ export const STREAMS = ['orders', 'users', 'audit', 'metrics'] as const
 
 const encoder = new TextEncoder()
 
-/** The entries of (clientId, seq): a function of both, so a retry carries the same bytes. */
-export function entriesFor(clientId: string, seq: number, count: number, rng: Rng): Entry[] {
+/** Entries named after their request (`label`), so that every stored entry can be traced to it. */
+export function entriesFor(clientId: string, label: string, count: number, rng: Rng): Entry[] {
   const out: Entry[] = []
   for (let i = 0; i < count; i++) {
     const a = STREAMS[rng.int(0, STREAMS.length)]!
     const streams = rng.next() < 0.2 ? [a, STREAMS[(STREAMS.indexOf(a) + 1) % STREAMS.length]!] : [a]
-    out.push({ streams, data: encoder.encode(`${clientId}/${seq}/${i}`) })
+    out.push({ streams, data: encoder.encode(`${clientId}/${label}/${i}`) })
   }
   return out
 }
@@ -48,6 +50,8 @@ interface Client {
   readonly id: string
   readonly index: number
   seq: number
+  /** Appends without ids sent so far (names their entries). */
+  anon: number
   target: ReplicaId
   pending: Pending | null
   nextAt: number
@@ -73,7 +77,7 @@ export class ClientPool {
     private readonly transport: ClientTransport,
   ) {
     for (let i = 0; i < work.clients; i++) {
-      this.clients.push({ id: `client-${i}`, index: i, seq: 0, target: rng.int(0, n), pending: null, nextAt: rng.int(0, work.thinkTicksMax + 1) })
+      this.clients.push({ id: `client-${i}`, index: i, seq: 0, anon: 0, target: rng.int(0, n), pending: null, nextAt: rng.int(0, work.thinkTicksMax + 1) })
     }
   }
 
@@ -84,7 +88,7 @@ export class ClientPool {
   describePending(): string {
     return this.clients
       .filter((c) => c.pending !== null)
-      .map((c) => `${c.id}: ${c.pending!.kind}${c.pending!.kind === 'append' ? ` #${c.seq}` : ''} at replica ${c.target}`)
+      .map((c) => `${c.id}: ${c.pending!.kind}${c.pending!.kind === 'append' ? ` #${c.pending!.op.seq ?? 'no-ids'}` : ''} at replica ${c.target}`)
       .join('; ')
   }
 
@@ -115,9 +119,15 @@ export class ClientPool {
       c.pending = { kind: 'tail', requestId: 0, deadline: 0, retryAt: -1 }
     } else if (dice < this.work.tailRate + this.work.trimRate) {
       c.pending = { kind: 'trim', requestId: 0, deadline: 0 }
+    } else if (dice < this.work.tailRate + this.work.trimRate + this.work.anonRate) {
+      c.anon++
+      const entries = entriesFor(c.id, `anon${c.anon}`, this.rng.int(1, this.work.entriesMax + 1), this.rng)
+      // Absent ids, or ids present as undefined (what `{ clientId: body.clientId }` builds): the wire makes the latter null.
+      const op: AppendOp = this.rng.next() < 0.5 ? { kind: 'append', entries } : { kind: 'append', clientId: undefined, seq: undefined, entries }
+      c.pending = { kind: 'append', op, historyId: this.history.invokeAppend(op), requestId: 0, deadline: 0, retryAt: -1 }
     } else {
       c.seq++
-      const op: AppendOp = { kind: 'append', clientId: c.id, seq: c.seq, entries: entriesFor(c.id, c.seq, this.rng.int(1, this.work.entriesMax + 1), this.rng) }
+      const op: AppendOp = { kind: 'append', clientId: c.id, seq: c.seq, entries: entriesFor(c.id, String(c.seq), this.rng.int(1, this.work.entriesMax + 1), this.rng) }
       c.pending = { kind: 'append', op, historyId: this.history.invokeAppend(op), requestId: 0, deadline: 0, retryAt: -1 }
     }
     this.send(c)
@@ -199,7 +209,7 @@ export class ClientPool {
         this.retries++
         return
       default:
-        throw new CheckFailure('client', `append ${p.op.clientId}#${p.op.seq} refused with ${r.code}: ${r.message}`)
+        throw new CheckFailure('client', `append ${p.op.clientId ?? '(no ids)'}#${p.op.seq ?? '-'} refused with ${r.code}: ${r.message}`)
     }
   }
 

@@ -4,6 +4,40 @@
 
 import type { Rng } from '../../log-server/paxos/rng.ts'
 import type { Message, ReplicaId } from '../../log-server/paxos/types.ts'
+import { FRAME_HEADER_BYTES, MessageEncoder, decodeBody } from '../../log-server/transport/codec.ts'
+
+/**
+ * How messages cross the simulated wire: 'msgpack' encodes each with the production peer
+ * codec and decodes it at delivery (absent fields, null, bytes: exactly what a replica
+ * gets from a socket); 'clone' is a structuredClone (faster, less faithful).
+ */
+export type WireMode = 'msgpack' | 'clone'
+
+/** One message as it travels: its bytes (or a private copy), and the link it crosses. */
+interface Parcel {
+  readonly from: ReplicaId
+  readonly to: ReplicaId
+  readonly bytes: Uint8Array | null
+  readonly copy: Message | null
+}
+
+export class Wire {
+  private readonly encoder = new MessageEncoder()
+  constructor(readonly mode: WireMode) {}
+
+  pack(msg: Message): Parcel {
+    if (this.mode === 'clone') return { from: msg.from, to: msg.to, bytes: null, copy: structuredClone(msg) }
+    const frame = this.encoder.encodeFrame(msg)
+    this.encoder.clearCache()
+    return { from: msg.from, to: msg.to, bytes: frame.subarray(FRAME_HEADER_BYTES), copy: null }
+  }
+
+  /** A fresh object each time: no object is shared between replicas, or between two deliveries of a duplicate. */
+  unpack(p: Parcel): Message {
+    if (p.bytes !== null) return decodeBody(p.bytes) as Message
+    return structuredClone(p.copy!)
+  }
+}
 
 export interface NetworkFaults {
   /** Probability that a message is lost. */
@@ -22,7 +56,7 @@ export const CALM_NETWORK: NetworkFaults = Object.freeze({ lossRate: 0, dupRate:
 interface InFlight {
   readonly at: number
   readonly order: number
-  readonly msg: Message
+  readonly parcel: Parcel
 }
 
 /** A binary min-heap of in-flight messages by (delivery tick, tie-break). */
@@ -85,12 +119,16 @@ export class SimNetwork {
   duplicated = 0
   cut = 0
 
+  private readonly wire: Wire
+
   constructor(
     private readonly n: number,
     private readonly rng: Rng,
     faults: NetworkFaults,
+    wire: WireMode = 'msgpack',
   ) {
     this.faults = faults
+    this.wire = new Wire(wire)
   }
 
   send(msg: Message, now: number): void {
@@ -100,18 +138,19 @@ export class SimNetwork {
       this.lost++
       return
     }
-    this.enqueue(msg, now)
+    const parcel = this.wire.pack(msg)
+    this.enqueue(parcel, now)
     if (f.dupRate > 0 && this.rng.next() < f.dupRate) {
       this.duplicated++
-      this.enqueue(msg, now)
+      this.enqueue(parcel, now)
     }
   }
 
-  private enqueue(msg: Message, now: number): void {
+  private enqueue(parcel: Parcel, now: number): void {
     const f = this.faults
     let delay = 1 + this.rng.int(0, f.delayMaxTicks)
     if (f.longDelayRate > 0 && this.rng.next() < f.longDelayRate) delay += this.rng.int(0, f.longDelayMaxTicks)
-    this.heap.push({ at: now + delay, order: this.rng.next(), msg })
+    this.heap.push({ at: now + delay, order: this.rng.next(), parcel })
   }
 
   /** The next message due at or before `now`, or undefined. Messages over blocked links are dropped. */
@@ -120,13 +159,12 @@ export class SimNetwork {
       const top = this.heap.peek()
       if (top === undefined || top.at > now) return undefined
       this.heap.pop()
-      if (this.blocked.has(top.msg.from * this.n + top.msg.to)) {
+      if (this.blocked.has(top.parcel.from * this.n + top.parcel.to)) {
         this.cut++
         continue
       }
       this.delivered++
-      // A copy, as a real network would hand over: no object is shared between replicas.
-      return structuredClone(top.msg)
+      return this.wire.unpack(top.parcel)
     }
   }
 

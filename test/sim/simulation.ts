@@ -242,6 +242,7 @@ export class Simulation {
       thinkTicksMax: this.rng.int(0, 8),
       tailRate: 0.15,
       trimRate: 0.03,
+      anonRate: 0.1,
       entriesMax: 3,
       ...opts.workload,
     }

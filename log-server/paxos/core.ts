@@ -689,13 +689,21 @@ export class PaxosCore {
     }
     for (const s of this.pendingChosen.keys()) maxSlot = Math.max(maxSlot, s)
     this.promises.clear()
-    for (let s = this.commitSlot; s <= maxSlot; s++) {
-      const known = this.pendingChosen.get(s)
-      const value = known ?? best.get(s)?.value ?? { ts: this.now, ops: [] }
-      this.proposeSlot(s, value, [])
-    }
+    // New proposals go after every recovered slot (set first: proposing may choose).
+    const from = this.commitSlot
     this.nextSlot = Math.max(this.commitSlot, maxSlot + 1)
     this.readyAt = this.nextSlot
+    this.filling = true
+    try {
+      for (let s = from; s <= maxSlot; s++) {
+        if (s < this.commitSlot) continue
+        const known = this.pendingChosen.get(s)
+        const value = known ?? best.get(s)?.value ?? { ts: this.now, ops: [] }
+        this.proposeSlot(s, value, [])
+      }
+    } finally {
+      this.filling = false
+    }
     this.fillPipeline()
     this.maybeStartReadRound()
   }
@@ -808,7 +816,20 @@ export class PaxosCore {
 
   /** Cut batches from the queue into new slots while the pipeline window has room. */
   private fillPipeline(): void {
-    if (this.role !== 'leader' || this.recovering) return
+    if (this.role !== 'leader' || this.recovering || this.filling) return
+    // Not re-entrant: with a single replica a slot is chosen (and applied, which calls
+    // back here) inside proposeSlot.
+    this.filling = true
+    try {
+      this.fillPipelineOnce()
+    } finally {
+      this.filling = false
+    }
+  }
+
+  private filling = false
+
+  private fillPipelineOnce(): void {
     while (this.inflight.size < this.cfg.inflightSlotsMax && this.queueHead < this.queue.length) {
       const ops: Op[] = []
       const requests: RequestId[] = []
@@ -831,8 +852,9 @@ export class PaxosCore {
         this.queue = this.queue.slice(this.queueHead)
         this.queueHead = 0
       }
-      this.proposeSlot(this.nextSlot, { ts: Math.max(this.now, this.lastTs), ops }, requests)
-      this.nextSlot++
+      // Take the slot number before proposing: proposing may choose and apply it.
+      const slot = this.nextSlot++
+      this.proposeSlot(slot, { ts: Math.max(this.now, this.lastTs), ops }, requests)
     }
   }
 
@@ -994,8 +1016,8 @@ export class PaxosCore {
     // A learner may wait for a slot beyond the log (its floor): a leader with nothing
     // else to propose fills one so that the learner's wait ends.
     if (this.role === 'leader' && !this.recovering && msg.toSlot > this.nextSlot && this.inflight.size === 0 && this.queueHead === this.queue.length) {
-      this.proposeSlot(this.nextSlot, { ts: Math.max(this.now, this.lastTs), ops: [] }, [])
-      this.nextSlot++
+      const slot = this.nextSlot++
+      this.proposeSlot(slot, { ts: Math.max(this.now, this.lastTs), ops: [] }, [])
     }
     const records: ChosenRecord[] = []
     let s = msg.fromSlot

@@ -115,6 +115,17 @@ describe('single-node development log', () => {
     const rd = c.readIndex(0)
     expect(c.reads.get(rd)).toMatchObject({ ok: true, tail: 1 })
   })
+
+  it('chooses one proposal after another without skipping a slot (slots are chosen synchronously)', () => {
+    // Regression: choosing inside proposeSlot moved nextSlot, then fillPipeline moved it
+    // again; the skipped slot left a gap that no later slot could be applied past.
+    const c = new MiniCluster(1)
+    c.elect()
+    const ids: number[] = []
+    for (let i = 0; i < 5; i++) ids.push(c.propose(0, { kind: 'append', clientId: 'c', seq: i + 1, entries: [{ streams: ['s'], data: new Uint8Array([i]) }, { streams: ['t'], data: new Uint8Array([i]) }] }))
+    expect(ids.map((id) => { const r = c.results.get(id); return r?.ok ? r.firstPosition : null })).toEqual([0, 2, 4, 6, 8])
+    expect(c.cores[0]!.status()).toMatchObject({ commitSlot: 5, nextPosition: 10, inflight: 0 })
+  })
 })
 
 describe('messages that went through the wire', () => {

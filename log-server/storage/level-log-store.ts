@@ -125,6 +125,14 @@ type Prepared =
 interface PersistJob {
   readonly kind: 'persist'
   readonly prepared: Prepared[]
+  /**
+   * Whether the batch must be fsynced: promises, accepts and identity must be durable
+   * before the messages that depend on them leave; a batch of only `chosen` records
+   * need not be (a quorum's fsynced accepts already make the value durable, and a
+   * restarted replica learns chosen slots again), which keeps an fsync off the path
+   * of every acknowledged append. A later fsync covers it anyway (one ordered WAL).
+   */
+  readonly sync: boolean
   readonly writes: number
   readonly bytes: number
   readonly resolve: () => void
@@ -389,7 +397,8 @@ export class LevelLogStore implements LogStore {
     }
     this.metrics.persistCalls++
     return new Promise<void>((resolve, reject) => {
-      this.queue.push({ kind: 'persist', prepared, writes: writes.length, bytes, resolve, reject })
+      const sync = writes.some((w) => w.kind !== 'chosen')
+      this.queue.push({ kind: 'persist', prepared, sync, writes: writes.length, bytes, resolve, reject })
       this.queuedWrites += writes.length
       this.kick()
     })
@@ -464,7 +473,7 @@ export class LevelLogStore implements LogStore {
       try {
         if (this.failure !== null) throw this.failure
         const { ops, commit } = this.buildBatch(group)
-        await this.write(ops)
+        await this.write(ops, group.some((j) => j.sync))
         commit()
         this.metrics.writes += writes
         for (const j of group) j.resolve()
@@ -474,11 +483,11 @@ export class LevelLogStore implements LogStore {
     }
   }
 
-  private async write(ops: BatchOp[]): Promise<void> {
+  private async write(ops: BatchOp[], sync = true): Promise<void> {
     const db = this.db
     if (db === null) throw new StorageError('closed', 'store is not open')
     try {
-      await db.batch(ops, { sync: this.options.sync })
+      await db.batch(ops, { sync: this.options.sync && sync })
       this.metrics.batches++
     } catch (err) {
       // Fail-stop: after a failed batch we no longer know what the disk holds.

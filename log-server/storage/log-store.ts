@@ -80,6 +80,9 @@ export interface LogStore {
    * own writes are durable. Persist order = call order.
    */
   persist(writes: readonly Write[]): Promise<void>
+  // (fsync policy: a group is fsynced when any of its writes is a promise, an accept or
+  // an identity; a group of chosen records only is written without fsync: see
+  // LevelLogStore's PersistJob.)
 
   /**
    * Chosen records for slots in [fromSlot, toSlot), in slot order, at most maxRecords,

@@ -52,14 +52,16 @@ export class ProcessCluster {
     readonly n: number,
     readonly base: number,
     readonly extraArgs: readonly string[],
+    /** Flags for node itself (e.g. --cpu-prof), before the script. */
+    readonly nodeArgs: readonly string[] = [],
   ) {
     this.root = mkdtempSync(join(tmpdir(), 'quipu-cluster-'))
     this.urls = Array.from({ length: n }, (_, i) => `http://127.0.0.1:${base + i}`)
     this.dirs = Array.from({ length: n }, (_, i) => join(this.root, `r${i}`))
   }
 
-  static async start(n = 3, extraArgs: readonly string[] = []): Promise<ProcessCluster> {
-    const c = new ProcessCluster(n, await freeBase(n), extraArgs)
+  static async start(n = 3, extraArgs: readonly string[] = [], nodeArgs: readonly string[] = []): Promise<ProcessCluster> {
+    const c = new ProcessCluster(n, await freeBase(n), extraArgs, nodeArgs)
     for (let i = 0; i < n; i++) c.spawn(i)
     await Promise.all(c.urls.map((_, i) => c.waitServing(i)))
     return c
@@ -67,7 +69,7 @@ export class ProcessCluster {
 
   spawn(i: number): void {
     const peers = this.urls.map((u) => u.replace('http://', '')).join(',')
-    const args = [BIN, 'replica', '--id', String(i), '--peers', peers, '--data', this.dirs[i]!, '--peer-port-offset', String(PEER_OFFSET), ...this.extraArgs]
+    const args = [...this.nodeArgs, BIN, 'replica', '--id', String(i), '--peers', peers, '--data', this.dirs[i]!, '--peer-port-offset', String(PEER_OFFSET), ...this.extraArgs]
     const p = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
     const log: string[] = (this.logs[i] ??= [])
     const keep = (b: Buffer): void => {

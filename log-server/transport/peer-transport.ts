@@ -21,7 +21,9 @@ export interface PeerTransport {
   /**
    * Registers a receiver. Handlers run synchronously, in arrival order, inside the
    * socket's data event; an exception thrown by a handler is a bug and propagates
-   * (fail-stop). Entry `data` arrives as Uint8Array views into the received frame.
+   * (fail-stop). Entry `data` arrives as plain Uint8Array views into the received
+   * bytes (no copy); a view keeps its whole socket chunk (up to 64 KiB, or the whole
+   * frame) alive, so copy a small entry that is kept long on its own.
    */
   onMessage(handler: (msg: Message) => void): void
   /** True when the outbound connection to `peer` is up and handshaken (sends are queued, not dropped). */

@@ -14,7 +14,8 @@ export interface RunningReplica {
 
 export async function startReplicaServer(config: ReplicaConfig, log: (line: string) => void = (l) => console.log(l)): Promise<RunningReplica> {
   mkdirSync(config.dataDir, { recursive: true })
-  const store = new LevelLogStore(config.dataDir, { sync: config.sync })
+  // Catch-up read from disk stays well below the transport's 64 MiB frame limit.
+  const store = new LevelLogStore(config.dataDir, { sync: config.sync, chosenRangeBytesMax: config.core.catchupBytesMax })
   const transport = new TcpTransport({
     id: config.id,
     cluster: config.cluster,

@@ -27,6 +27,11 @@ export interface CoreConfig {
   readonly recentChosenMax: number
   /** Records in one catch-up reply, at most. */
   readonly catchupSlotsMax: number
+  /**
+   * Bytes of entry data in one catch-up reply or promise, at most (at least one record
+   * always goes): keeps every peer message well below the transport's frame limit.
+   */
+  readonly catchupBytesMax: number
   /** Ticks before an unanswered catch-up request is sent again. */
   readonly catchupRetryTicks: number
   /** Clients whose exactly-once state is kept; the least recently active is evicted past it. */
@@ -50,6 +55,7 @@ export const DEFAULT_CORE_CONFIG: Omit<CoreConfig, 'id' | 'replicas'> = Object.f
   queueBytesMax: 64 << 20,
   recentChosenMax: 4096,
   catchupSlotsMax: 256,
+  catchupBytesMax: 16 << 20,
   catchupRetryTicks: 5,
   sessionsMax: 10_000,
   sessionWindow: 64,

@@ -119,6 +119,12 @@ function opSize(op: Op): { entries: number; bytes: number } {
   return { entries: op.entries.length, bytes }
 }
 
+function valueBytes(v: SlotValue): number {
+  let b = 0
+  for (const op of v.ops) b += opSize(op).bytes
+  return b
+}
+
 function maxBallot(a: Ballot, b: Ballot): Ballot {
   return compareBallots(a, b) >= 0 ? a : b
 }
@@ -620,10 +626,12 @@ export class PaxosCore {
     this.setPromised(msg.ballot)
     this.electionElapsed = 0
     const chosen: ChosenRecord[] = []
-    for (let s = msg.fromSlot; s < this.commitSlot && chosen.length < this.cfg.catchupSlotsMax; s++) {
+    let bytes = 0
+    for (let s = msg.fromSlot; s < this.commitSlot && chosen.length < this.cfg.catchupSlotsMax && bytes < this.cfg.catchupBytesMax; s++) {
       const r = this.recent.get(s)
       if (r === undefined) break
       chosen.push(r)
+      bytes += valueBytes(r.value)
     }
     this.send({
       type: 'promise',
@@ -1020,11 +1028,17 @@ export class PaxosCore {
       this.proposeSlot(slot, { ts: Math.max(this.now, this.lastTs), ops: [] }, [])
     }
     const records: ChosenRecord[] = []
+    let bytes = 0
     let s = msg.fromSlot
-    for (; s < to; s++) {
+    for (; s < to && bytes < this.cfg.catchupBytesMax; s++) {
       const r = this.recent.get(s)
       if (r === undefined) break
       records.push(r)
+      bytes += valueBytes(r.value)
+    }
+    if (s < to && records.length > 0) {
+      this.send({ type: 'catchupReply', to: msg.from, records, commitSlot: this.commitSlot })
+      return
     }
     if (s < to && records.length === 0) {
       this.out.storageReads.push({ kind: 'serveCatchup', to: msg.from, fromSlot: s, toSlot: to })

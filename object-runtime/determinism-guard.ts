@@ -23,11 +23,12 @@ import { ObjectError } from './errors.ts'
 interface GuardState {
   active: boolean
   objectName: string
+  typeName: string
   mutator: string
   violation: ObjectError | null
 }
 
-const guard: GuardState = { active: false, objectName: '', mutator: '', violation: null }
+const guard: GuardState = { active: false, objectName: '', typeName: '', mutator: '', violation: null }
 let installed = false
 
 export function determinismGuardDefault(): boolean {
@@ -35,9 +36,10 @@ export function determinismGuardDefault(): boolean {
 }
 
 /** Marks the start of a mutator call. Pair with exitMutator() in a finally block. */
-export function enterMutator(objectName: string, mutator: string): void {
+export function enterMutator(objectName: string, typeName: string, mutator: string): void {
   guard.active = true
   guard.objectName = objectName
+  guard.typeName = typeName
   guard.mutator = mutator
   guard.violation = null
 }
@@ -53,7 +55,7 @@ export function exitMutator(): ObjectError | null {
 function violate(what: string): never {
   const err = new ObjectError(
     'nondeterministic',
-    `${what} called inside mutator "${guard.mutator}" of object "${guard.objectName}": mutators must be deterministic ` +
+    `${what} called inside mutator "${guard.typeName}.${guard.mutator}" of object "${guard.objectName}": mutators must be deterministic ` +
       '(use arguments computed by the caller, or currentEntry().ts / .position for log time and unique ids)',
   )
   guard.violation ??= err

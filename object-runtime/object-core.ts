@@ -12,8 +12,9 @@
 //
 // Poisoning: an op that cannot be applied (undecodable, unknown kind, other type, other
 // format version, unknown mutator, a mutator that throws or is caught being
-// non-deterministic) stops the object at that op. The state is left as it was after the
-// previous op (the batch is replayed up to it), and the object applies nothing more.
+// non-deterministic) stops the object at that op: `version` stays at the previous op,
+// the object applies nothing more, every call rejects, and the state is considered lost
+// (stateHash() then hashes the poison, identically on every client).
 
 import { current, enableMapSet, isDraft, isDraftable, produce } from 'immer'
 import type { Draft } from 'immer'
@@ -71,11 +72,11 @@ type AnyDefinition = ObjectDefinition<unknown, Record<string, MutatorFn<unknown>
 
 /** Thrown inside a batch to stop it at the op that poisons. */
 class PoisonSignal {
-  constructor(
-    readonly index: number,
-    readonly error: ObjectPoisonedError,
-  ) {}
+  constructor(readonly error: ObjectPoisonedError) {}
 }
+
+/** Receives the result of an applied op the runtime asked for. */
+export type ResultSink = (position: number, value: unknown) => void
 
 export class ObjectCore {
   readonly def: AnyDefinition
@@ -83,8 +84,17 @@ export class ObjectCore {
   readonly stream: string
   readonly mode: StateMode
   private readonly guard: boolean
-  /** The current snapshot: frozen (draft mode) or persistent. Never mutated in place. */
-  state: unknown
+  private readonly mutatorTable: Map<string, (state: unknown, ...args: unknown[]) => unknown>
+  /**
+   * The state. Draft mode: always a frozen snapshot. Persistent-root mode: either a
+   * sealed snapshot, or — while `unsealed` — a working copy that only this object holds
+   * (nobody has looked since the last batch), which the next batch keeps mutating in
+   * place instead of copying. `snapshot()` seals it (O(1)) before anyone gets it.
+   */
+  private current: unknown
+  private unsealed = false
+  /** Persistent-root: the snapshot the working copy was made from (answered if nothing changed). */
+  private sealedBase: unknown
   /** Position of the last applied entry, -1 before any. */
   version = -1
   poison: ObjectPoisonedError | undefined
@@ -94,20 +104,32 @@ export class ObjectCore {
     this.name = name
     this.stream = stream
     this.guard = guard
+    this.mutatorTable = new Map(Object.entries(def.mutators) as Array<[string, (state: unknown, ...args: unknown[]) => unknown]>)
     const initial = def.initial()
     if (isPersistentRoot(initial)) {
       this.mode = 'persistent-root'
-      this.state = initial
+      this.current = initial
     } else if (isDraftable(initial)) {
       this.mode = 'draft'
       // Freeze the initial snapshot the way later ones are (produce with no change freezes deeply).
-      this.state = produce(initial, () => undefined)
+      this.current = produce(initial, () => undefined)
     } else {
       throw new ObjectError(
         'bad_definition',
         `${def.name}: initial() must return a plain object, array, Map or Set (drafted by immer) or an immutable.js collection / BTree; got ${typeof initial}`,
       )
     }
+    this.sealedBase = this.current
+  }
+
+  /** The current state as an immutable snapshot, safe to hold across awaits. */
+  snapshot(): unknown {
+    if (this.unsealed) {
+      this.current = endBatch(this.current, this.sealedBase)
+      this.sealedBase = this.current
+      this.unsealed = false
+    }
+    return this.current
   }
 
   /** The poison, read through a call so that TypeScript does not narrow it across awaits. */
@@ -115,98 +137,112 @@ export class ObjectCore {
     return this.poison
   }
 
+  /**
+   * Deterministic hash of the state. A poisoned object's state is gone (it may hold part
+   * of the failed op's effects, and different clients batch differently), so its hash is
+   * that of the poison: position and reason, the same on every client.
+   */
   stateHash(): string {
-    return stateHash(this.state)
+    const poison = this.poison
+    if (poison !== undefined) return stateHash(['poisoned', this.version, poison.position, poison.message])
+    return stateHash(this.snapshot())
   }
 
   /**
-   * Applies ops (increasing positions, all above `version`) in one pass. Returns the
-   * result of each applied op, in order; stops at a poisoning op (see `poison`).
+   * Applies ops (increasing positions, all above `version`) in one pass. For every
+   * applied op at a position >= `resultsFrom`, hands its result to `sink`. Stops at a
+   * poisoning op (see `poison`).
    */
-  applyBatch(ops: readonly SequencedOp[]): unknown[] {
-    if (this.poison !== undefined || ops.length === 0) return []
-    const base = this.state
-    let results: unknown[] = []
-    let stop: PoisonSignal | null = null
+  applyBatch(ops: readonly SequencedOp[], resultsFrom = Infinity, sink?: ResultSink): void {
+    if (this.poison !== undefined || ops.length === 0) return
+    let applied = 0
     try {
-      results = this.run(base, ops, ops.length)
-    } catch (err) {
-      if (!(err instanceof PoisonSignal)) throw err
-      stop = err
-    }
-    if (stop !== null) {
-      // Replay the ops before the poisoning one from the same base: mutators are
-      // deterministic, so this yields the state every other client has at that point.
-      this.state = base
-      results = stop.index > 0 ? this.run(base, ops, stop.index) : []
-      this.version = stop.index > 0 ? ops[stop.index - 1]!.position : this.version
-      this.poison = stop.error
-      return results
-    }
-    this.version = ops[ops.length - 1]!.position
-    return results
-  }
-
-  /** Applies ops[0, count) to `base`, sets `this.state`, returns the results. Throws PoisonSignal. */
-  private run(base: unknown, ops: readonly SequencedOp[], count: number): unknown[] {
-    const results: unknown[] = new Array<unknown>(count)
-    if (this.mode === 'draft') {
-      this.state = produce(base, (draft: Draft<unknown>) => {
-        for (let i = 0; i < count; i++) results[i] = undraft(this.applyOne(draft, ops[i]!, i))
-      })
-    } else {
-      let work = beginBatch(base)
-      let sealed = base
-      for (let i = 0; i < count; i++) {
-        const r = this.applyOne(work, ops[i]!, i)
-        if (r === work) {
-          // The mutator handed out the working copy itself: seal it so later ops of this
-          // batch cannot change what the caller got, and go on with a fresh working copy.
-          sealed = endBatch(work, sealed)
-          results[i] = sealed
-          work = beginBatch(sealed)
-        } else {
-          results[i] = r
+      if (this.mode === 'draft') {
+        this.current = produce(this.current, (draft: Draft<unknown>) => {
+          for (const op of ops) {
+            const r = this.applyOne(draft, op)
+            applied++
+            if (op.position >= resultsFrom) sink?.(op.position, undraft(r))
+          }
+        })
+      } else {
+        let work = this.current
+        if (!this.unsealed) {
+          this.sealedBase = work
+          work = beginBatch(work)
+          this.current = work
+          this.unsealed = true
+        }
+        for (const op of ops) {
+          let r = this.applyOne(work, op)
+          applied++
+          if (r === work) {
+            // The mutator handed out the working copy itself: seal it, so that later ops
+            // cannot change what the caller got, and go on with a fresh working copy.
+            r = this.snapshot()
+            work = beginBatch(r)
+            this.current = work
+            this.unsealed = true
+          }
+          if (op.position >= resultsFrom) sink?.(op.position, r)
         }
       }
-      this.state = endBatch(work, sealed)
+    } catch (err) {
+      if (!(err instanceof PoisonSignal)) throw err
+      this.poison = err.error
     }
-    return results
+    if (applied > 0) this.version = ops[applied - 1]!.position
   }
 
-  private applyOne(state: unknown, op: SequencedOp, index: number): unknown {
+  private applyOne(state: unknown, op: SequencedOp): unknown {
     const rec = op.record
-    if (rec.kind !== 'op') throw this.poisonAt(index, op, {}, rec.reason)
-    const { type, version, mutator, args } = rec.op
-    const described = { type, version, mutator }
-    if (type !== this.def.name) throw this.poisonAt(index, op, described, `op for type ${type} on an object of type ${this.def.name}`)
+    if (rec.kind !== 'op') throw this.poisonAt(op, {}, rec.reason)
+    const { type, version, mutator, args } = rec
+    if (type !== this.def.name) throw this.poisonAt(op, rec, `op for type ${type} on an object of type ${this.def.name}`)
     if (version !== this.def.version) {
-      throw this.poisonAt(index, op, described, `op format version ${version}, but this client's ${this.def.name} definition is version ${this.def.version}`)
+      throw this.poisonAt(op, rec, `op format version ${version}, but this client's ${this.def.name} definition is version ${this.def.version}`)
     }
-    const fn = Object.hasOwn(this.def.mutators, mutator) ? this.def.mutators[mutator] : undefined
-    if (fn === undefined) throw this.poisonAt(index, op, described, `unknown mutator "${mutator}" (not in this client's ${this.def.name} definition)`)
+    const fn = this.mutatorTable.get(mutator)
+    if (fn === undefined) throw this.poisonAt(op, rec, `unknown mutator "${mutator}" (not in this client's ${this.def.name} definition)`)
     currentOp = op
     currentObjectName = this.name
     let result: unknown
     try {
-      if (this.guard) enterMutator(this.name, `${type}.${mutator}`)
-      result = (fn as (state: unknown, ...a: readonly unknown[]) => unknown)(state, ...args)
+      if (this.guard) enterMutator(this.name, type, mutator)
+      // Spread only past three arguments: the common arities stay allocation-free.
+      switch (args.length) {
+        case 0:
+          result = fn(state)
+          break
+        case 1:
+          result = fn(state, args[0])
+          break
+        case 2:
+          result = fn(state, args[0], args[1])
+          break
+        case 3:
+          result = fn(state, args[0], args[1], args[2])
+          break
+        default:
+          result = fn(state, ...args)
+      }
     } catch (err) {
       const violation = this.guard ? exitMutator() : null
-      throw this.poisonAt(index, op, described, `mutator threw ${errorText(violation ?? err)}`, violation ?? err)
+      throw this.poisonAt(op, rec, `mutator threw ${errorText(violation ?? err)}`, violation ?? err)
     } finally {
       currentOp = null
     }
     const violation = this.guard ? exitMutator() : null
-    if (violation !== null) throw this.poisonAt(index, op, described, `mutator threw ${errorText(violation)}`, violation)
-    if (typeof (result as { then?: unknown } | null | undefined)?.then === 'function') {
-      throw this.poisonAt(index, op, described, 'mutator returned a promise: mutators must be synchronous')
+    if (violation !== null) throw this.poisonAt(op, rec, `mutator threw ${errorText(violation)}`, violation)
+    if (typeof result === 'object' && result !== null && typeof (result as { then?: unknown }).then === 'function') {
+      throw this.poisonAt(op, rec, 'mutator returned a promise: mutators must be synchronous')
     }
     return result
   }
 
-  private poisonAt(index: number, op: SequencedOp, described: { type?: string; version?: number; mutator?: string }, reason: string, cause?: unknown): PoisonSignal {
-    return new PoisonSignal(index, new ObjectPoisonedError(this.name, op.position, described, reason, cause))
+  private poisonAt(op: SequencedOp, described: { type?: string; version?: number; mutator?: string }, reason: string, cause?: unknown): PoisonSignal {
+    const { type, version, mutator } = described
+    return new PoisonSignal(new ObjectPoisonedError(this.name, op.position, { type, version, mutator }, reason, cause))
   }
 }
 

@@ -15,6 +15,7 @@
 
 import { Decoder, Encoder, ExtensionCodec } from '@msgpack/msgpack'
 import { ObjectError } from './errors.ts'
+import { EXT_UNDEFINED, FastDecoder, Unsupported } from './fast-decode.ts'
 
 export const RECORD_OP = 1
 
@@ -26,10 +27,9 @@ export interface OpRecord {
 }
 
 export type DecodedRecord =
-  | { readonly kind: 'op'; readonly op: OpRecord }
+  | { readonly kind: 'op'; readonly type: string; readonly version: number; readonly mutator: string; readonly args: readonly unknown[] }
   | { readonly kind: 'invalid'; readonly reason: string }
 
-const EXT_UNDEFINED = 0
 /** Stands for `undefined` inside args while they are encoded (msgpack would turn it into nil). */
 const UNDEFINED_MARK: object = Object.freeze({ mark: 'undefined' })
 
@@ -42,29 +42,58 @@ extensionCodec.register({
 
 const encoder = new Encoder({ extensionCodec })
 const decoder = new Decoder({ extensionCodec })
+const fast = new FastDecoder()
 
 export function encodeOp(op: OpRecord): Uint8Array {
+  for (const [name, value] of [['type', op.type], ['mutator', op.mutator]] as const) {
+    if (typeof value !== 'string' || value.length === 0) throw new ObjectError('bad_argument', `op ${name} must be a non-empty string`)
+  }
   const args = prepareArgs(op.args, `${op.type}.${op.mutator}`)
   return encoder.encode([RECORD_OP, op.type, op.version, op.mutator, args])
 }
 
-/** Decodes one entry's data. Never throws: a bad record is reported, and poisons its objects. */
+/**
+ * Decodes one entry's data. Never throws: a bad record is reported, and poisons its
+ * objects. Args come back deeply frozen.
+ */
 export function decodeRecord(data: Uint8Array): DecodedRecord {
-  let value: unknown
+  let kind: unknown
+  let type: unknown
+  let version: unknown
+  let mutator: unknown
+  let args: unknown
   try {
-    value = decoder.decode(data)
+    const header = fast.decodeOpHeader(data)
+    if (header === null) return describeOther(fast.decode(data))
+    ;({ kind, type, version, mutator, args } = header)
   } catch (err) {
-    return { kind: 'invalid', reason: `undecodable entry (${err instanceof Error ? err.message : String(err)})` }
+    if (!(err instanceof Unsupported)) return { kind: 'invalid', reason: `undecodable entry (${errorMessage(err)})` }
+    // An extension type the fast path does not know: the library decodes it (as ExtData).
+    let value: unknown
+    try {
+      value = decoder.decode(data)
+    } catch (libraryErr) {
+      return { kind: 'invalid', reason: `undecodable entry (${errorMessage(libraryErr)})` }
+    }
+    deepFreeze(value)
+    if (!Array.isArray(value) || value.length !== 5) return describeOther(value)
+    ;[kind, type, version, mutator, args] = value as unknown[]
   }
-  if (!Array.isArray(value) || value.length === 0) return { kind: 'invalid', reason: 'entry is not a tagged record' }
-  const kind: unknown = value[0]
   if (kind !== RECORD_OP) return { kind: 'invalid', reason: `unknown record kind ${JSON.stringify(kind)}` }
-  const [, type, version, mutator, args] = value as unknown[]
-  if (value.length !== 5 || typeof type !== 'string' || typeof version !== 'number' || typeof mutator !== 'string' || !Array.isArray(args)) {
+  if (typeof type !== 'string' || typeof version !== 'number' || typeof mutator !== 'string' || !Array.isArray(args)) {
     return { kind: 'invalid', reason: 'malformed op record' }
   }
-  deepFreeze(args)
-  return { kind: 'op', op: { type, version, mutator, args } }
+  return { kind: 'op', type, version, mutator, args }
+}
+
+function describeOther(value: unknown): DecodedRecord {
+  if (!Array.isArray(value) || value.length === 0) return { kind: 'invalid', reason: 'entry is not a tagged record' }
+  if (value[0] !== RECORD_OP) return { kind: 'invalid', reason: `unknown record kind ${JSON.stringify(value[0])}` }
+  return { kind: 'invalid', reason: 'malformed op record' }
+}
+
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err)
 }
 
 /**
@@ -101,6 +130,7 @@ function prepareValue(value: unknown, path: string, depth: number): unknown {
       if (proto === Object.prototype || proto === null) {
         let copy: Record<string, unknown> | undefined
         for (const [k, v] of Object.entries(value)) {
+          if (k === '__proto__') throw new ObjectError('bad_argument', `${path}: a key named __proto__ cannot be sent in an op`)
           const p = prepareValue(v, `${path}.${k}`, depth + 1)
           if (p !== v) (copy ??= { ...value })[k] = p
         }

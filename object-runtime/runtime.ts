@@ -139,6 +139,9 @@ class HostedObject {
   /** Results computed at positions an in-flight call may own, until claimed or pruned. */
   readonly results = new Map<number, unknown>()
   handle: unknown = undefined
+  readonly recordResult = (position: number, value: unknown): void => {
+    this.results.set(position, value)
+  }
 
   constructor(core: ObjectCore) {
     this.core = core
@@ -303,7 +306,7 @@ export class Runtime {
       const poison = core.poisonError()
       if (poison !== undefined) throw poison
     }
-    return (fn as (state: unknown, ...a: unknown[]) => unknown)(core.state, ...args)
+    return (fn as (state: unknown, ...a: unknown[]) => unknown)(core.snapshot(), ...args)
   }
 
   private async syncObject(hosted: HostedObject): Promise<void> {
@@ -527,16 +530,10 @@ export class Runtime {
     while (first < ops.length && ops[first]!.position <= hosted.core.version) first++
     const fresh = first === 0 ? ops : ops.slice(first)
     if (fresh.length === 0) return
-    const results = hosted.core.applyBatch(fresh)
+    // Results are kept only for positions an in-flight call of this runtime may own.
+    hosted.core.applyBatch(fresh, hosted.inflightStarts.length > 0 ? hosted.lowestStart() : Infinity, hosted.recordResult)
     this.stats.batchesApplied++
-    this.stats.entriesApplied += results.length
-    if (hosted.inflightStarts.length > 0) {
-      const lowest = hosted.lowestStart()
-      for (let i = 0; i < results.length; i++) {
-        const p = fresh[i]!.position
-        if (p >= lowest) hosted.results.set(p, results[i])
-      }
-    }
+    this.stats.entriesApplied += fresh.length
   }
 
   private assertOpen(): void {

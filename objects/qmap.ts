@@ -26,15 +26,16 @@ export function QMap<K extends MapKey, V>() {
     mutators: {
       /** Sets `key` to `value`; returns whether the key was new. */
       set(map, key: K, value: V): boolean {
-        const isNew = !map.has(key)
+        // One lookup, not two: on the working copy, set() changes `map` in place.
+        const size = map.size
         map.set(key, value)
-        return isNew
+        return map.size !== size
       },
       /** Removes `key`; returns whether it was there. */
       delete(map, key: K): boolean {
-        if (!map.has(key)) return false
+        const size = map.size
         map.delete(key)
-        return true
+        return map.size !== size
       },
       /** Removes every key; returns how many there were. */
       clear(map): number {

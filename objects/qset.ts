@@ -21,15 +21,15 @@ export function QSet<T extends SetMember>() {
     mutators: {
       /** Adds `value`; returns whether it was new. */
       add(set, value: T): boolean {
-        if (set.has(value)) return false
+        const size = set.size
         set.add(value)
-        return true
+        return set.size !== size
       },
       /** Removes `value`; returns whether it was there. */
       delete(set, value: T): boolean {
-        if (!set.has(value)) return false
+        const size = set.size
         set.delete(value)
-        return true
+        return set.size !== size
       },
     },
     accessors: {

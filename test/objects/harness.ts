@@ -91,7 +91,7 @@ export function modelTests<M>(spec: ObjectModel<M>, options: { numRuns?: number;
           for (const entry of page.entries) {
             const rec = decodeRecord(entry.data)
             if (rec.kind !== 'op') throw new Error(rec.reason)
-            spec.apply(model, { name: rec.op.mutator, args: rec.op.args })
+            spec.apply(model, { name: rec.mutator, args: rec.args })
           }
           for (const h of all) {
             for (const call of spec.observers) expect(norm(call, await invoke(h, call))).toEqual(norm(call, spec.apply(model, call)))

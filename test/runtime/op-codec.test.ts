@@ -1,0 +1,82 @@
+import { decode, encode } from '@msgpack/msgpack'
+import fc from 'fast-check'
+import { describe, expect, test } from 'vitest'
+import { FastDecoder } from '../../object-runtime/fast-decode.ts'
+import { ObjectError, decodeRecord, encodeOp } from '../../object-runtime/index.ts'
+
+const plain = fc.letrec((tie) => ({
+  value: fc.oneof(
+    { depthSize: 'small' },
+    fc.constant(null),
+    fc.boolean(),
+    fc.integer(),
+    fc.double(),
+    fc.maxSafeInteger(),
+    fc.integer({ min: -(2 ** 31), max: 2 ** 32 }),
+    fc.string({ unit: 'grapheme', maxLength: 12 }),
+    fc.string({ unit: 'binary', maxLength: 12 }),
+    fc.string({ minLength: 190, maxLength: 260 }),
+    fc.uint8Array({ maxLength: 8 }),
+    fc.date({ noInvalidDate: true }),
+    fc.array(tie('value'), { maxLength: 4 }),
+    fc.dictionary(fc.string({ maxLength: 6 }).filter((k) => k !== '__proto__'), tie('value'), { maxKeys: 4, noNullPrototype: true }),
+  ),
+})).value
+
+describe('op encoding', () => {
+  test('the fast decoder agrees with @msgpack/msgpack on any plain value', () => {
+    const fast = new FastDecoder()
+    fc.assert(
+      fc.property(plain, (value) => {
+        const bytes = encode(value)
+        expect(fast.decode(bytes)).toEqual(decode(bytes))
+      }),
+      { numRuns: 500 },
+    )
+  })
+
+  test('args round-trip through encodeOp/decodeRecord, undefined included, deeply frozen', () => {
+    fc.assert(
+      fc.property(fc.array(fc.oneof(plain, fc.constant(undefined)), { maxLength: 4 }), (args) => {
+        const rec = decodeRecord(encodeOp({ type: 'T', version: 3, mutator: 'm', args }))
+        if (rec.kind !== 'op') throw new Error(rec.reason)
+        expect(rec).toMatchObject({ type: 'T', version: 3, mutator: 'm' })
+        expect(rec.args).toEqual(args)
+        expect(Object.isFrozen(rec.args)).toBe(true)
+      }),
+      { numRuns: 300 },
+    )
+    const rec = decodeRecord(encodeOp({ type: 'T', version: 1, mutator: 'm', args: [{ a: undefined, b: [undefined] }] }))
+    expect(rec.kind === 'op' && rec.args).toEqual([{ a: undefined, b: [undefined] }])
+    expect(rec.kind === 'op' && Object.hasOwn(rec.args[0] as object, 'a')).toBe(true)
+  })
+
+  test('non-plain arguments are refused with bad_argument and a path', () => {
+    const bad: Array<[unknown, RegExp]> = [
+      [new Map(), /argument 0: a Map is not plain data/],
+      [{ nested: [new Set()] }, /argument 0\.nested\[0\]: a Set/],
+      [() => 1, /a function cannot be sent/],
+      [10n, /a bigint cannot be sent/],
+      [JSON.parse('{"__proto__": 1}'), /__proto__/],
+    ]
+    for (const [arg, pattern] of bad) {
+      let caught: unknown
+      try {
+        encodeOp({ type: 'T', version: 1, mutator: 'm', args: [arg] })
+      } catch (err) {
+        caught = err
+      }
+      expect(caught).toBeInstanceOf(ObjectError)
+      expect((caught as ObjectError).code).toBe('bad_argument')
+      expect((caught as Error).message).toMatch(pattern)
+    }
+  })
+
+  test('records that are not ops are reported, not thrown', () => {
+    expect(decodeRecord(new Uint8Array([0xc1]))).toMatchObject({ kind: 'invalid', reason: expect.stringMatching(/undecodable/) as string })
+    expect(decodeRecord(encode({ a: 1 }))).toMatchObject({ kind: 'invalid', reason: 'entry is not a tagged record' })
+    expect(decodeRecord(encode([2, 'T', 1, 'm', []]))).toMatchObject({ kind: 'invalid', reason: 'unknown record kind 2' })
+    expect(decodeRecord(encode([1, 'T', '1', 'm', []]))).toMatchObject({ kind: 'invalid', reason: 'malformed op record' })
+    expect(decodeRecord(new Uint8Array([0x95, 0x01]))).toMatchObject({ kind: 'invalid', reason: expect.stringMatching(/truncated/) as string })
+  })
+})

@@ -210,6 +210,7 @@ describe('failures of real processes', () => {
       expect(last.incarnation).toBeGreaterThan(before.incarnation)
       for (const s of seen) if (s.voting) expect(s.commitPosition).toBeGreaterThanOrEqual(target)
       expect(c.output(f)).toMatch(/empty data dir/)
+      await c.waitCommit(target, 10_000, [f])
       expect((await fullLog(c.urls[f]!)).length).toBe(target)
     } finally {
       await client.close()

@@ -125,7 +125,8 @@ export class ProcessCluster {
     const deadline = Date.now() + timeoutMs
     while (Date.now() < deadline) {
       const st = await Promise.all(who.map((i) => this.status(i)))
-      if (st.every((s) => s !== null && s.commitPosition >= position)) return
+      // storeTail: what reads can see (the core's commitPosition runs one persist ahead).
+      if (st.every((s) => s !== null && s.commitPosition >= position && (s.storeTail as number) >= position)) return
       await sleep(25)
     }
     throw new Error(`replicas ${who.join(',')} did not reach position ${position}: ${JSON.stringify(await this.statuses())}`)

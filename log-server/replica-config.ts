@@ -111,6 +111,7 @@ export function validateReplicaConfig(input: ReplicaConfigInput): ReplicaConfig 
   let core: CoreConfig
   try {
     core = validateCoreConfig({
+      earlyAccepts: true,
       electionTimeoutTicks: REPLICA_DEFAULTS.electionTimeoutTicks,
       heartbeatTicks: REPLICA_DEFAULTS.heartbeatTicks,
       batchBytesMax: Math.max(bodyLimitBytes, 1 << 20),

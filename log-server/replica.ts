@@ -132,6 +132,8 @@ export class Replica implements ReplicaApi {
   private handle(o: Output): void {
     if (this.failed !== null) return
     if (this.config.debug) for (const r of o.ignored) this.log(`debug: ${r}`)
+    // Accept requests of the leader promise nothing: they may overtake its own fsync.
+    for (const m of o.early) this.transport.send(m)
     if (o.writes.length > 0) {
       const p = this.store.persist(o.writes)
       this.lastPersist = p
@@ -139,6 +141,7 @@ export class Replica implements ReplicaApi {
         () => {
           if (this.lastPersist === p) this.lastPersist = null
           this.deliver(o)
+          if (o.persistToken !== 0) this.handle(this.core.persisted(o.persistToken))
         },
         (e: unknown) => this.fail(e),
       )

@@ -42,9 +42,17 @@ export interface CoreConfig {
   readonly joinRetryTicks: number
   /** Read-index requests waiting for a confirmation round, at most. */
   readonly readQueueMax: number
+  /**
+   * A leader sends its accept requests before its own accept is durable, and counts
+   * its own vote only when the driver reports the write persisted (core.persisted):
+   * the leader's fsync then overlaps the followers' instead of preceding them.
+   * Off by default (every driver must call persisted() when it is on).
+   */
+  readonly earlyAccepts: boolean
 }
 
 export const DEFAULT_CORE_CONFIG: Omit<CoreConfig, 'id' | 'replicas'> = Object.freeze({
+  earlyAccepts: false,
   electionTimeoutTicks: 10,
   heartbeatTicks: 2,
   batchEntriesMax: 4096,
@@ -79,7 +87,11 @@ export function validateCoreConfig(partial: Partial<CoreConfig> & Pick<CoreConfi
   if (!Number.isSafeInteger(c.id) || c.id < 0 || c.id >= c.replicas) {
     throw new ConfigError(`id must be an integer in [0, ${c.replicas - 1}], got ${String(c.id)}`)
   }
-  for (const k of Object.keys(DEFAULT_CORE_CONFIG) as (keyof typeof DEFAULT_CORE_CONFIG)[]) positiveInt(k, c[k])
+  for (const k of Object.keys(DEFAULT_CORE_CONFIG) as (keyof typeof DEFAULT_CORE_CONFIG)[]) {
+    if (k === 'earlyAccepts') {
+      if (typeof c[k] !== 'boolean') throw new ConfigError(`earlyAccepts must be a boolean, got ${String(c[k])}`)
+    } else positiveInt(k, c[k])
+  }
   if (c.heartbeatTicks >= c.electionTimeoutTicks) {
     throw new ConfigError(`heartbeatTicks (${c.heartbeatTicks}) must be below electionTimeoutTicks (${c.electionTimeoutTicks})`)
   }

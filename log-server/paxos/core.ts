@@ -63,7 +63,7 @@ export function assert(cond: unknown, msg: string): asserts cond {
 const NEW: Outcome = Object.freeze({ kind: 'new' })
 
 export function emptyOutput(): Output {
-  return { writes: [], messages: [], chosen: [], results: [], reads: [], storageReads: [], ignored: [] }
+  return { writes: [], messages: [], chosen: [], results: [], reads: [], storageReads: [], ignored: [], early: [], persistToken: 0 }
 }
 
 interface AcceptedSlot {
@@ -402,7 +402,34 @@ export class PaxosCore {
   private end(): Output {
     const o = this.out
     this.out = emptyOutput()
+    if (this.selfAcksOpen.length > 0 && this.selfAcksOpen[this.selfAcksOpen.length - 1]!.token === 0) {
+      // Slots proposed in this call wait for this Output's writes to be persisted.
+      o.persistToken = ++this.persistCounter
+      for (const p of this.selfAcksOpen) if (p.token === 0) p.token = o.persistToken
+    }
     return o
+  }
+
+  /** earlyAccepts: own accepts written by Outputs up to `token`, not yet counted. */
+  private readonly selfAcksOpen: { slot: number; ballot: Ballot; token: number }[] = []
+  private persistCounter = 0
+
+  /**
+   * The driver made the writes of the Output that carried `token` (and all before it)
+   * durable: the leader's own accepts in them now count as votes.
+   */
+  persisted(token: number): Output {
+    this.begin(this.now)
+    let i = 0
+    while (i < this.selfAcksOpen.length && this.selfAcksOpen[i]!.token !== 0 && this.selfAcksOpen[i]!.token <= token) i++
+    const done = this.selfAcksOpen.splice(0, i)
+    for (const p of done) {
+      const s = this.inflight.get(p.slot)
+      if (this.role !== 'leader' || s === undefined || compareBallots(p.ballot, this.ballot) !== 0) continue
+      s.acks.set(this.id, this.incarnation)
+      this.maybeChosen(p.slot)
+    }
+    return this.end()
   }
 
   private ignore(reason: string): void {
@@ -746,6 +773,7 @@ export class PaxosCore {
     }
     for (const s of this.inflight.values()) for (const r of s.requests) fail(r)
     this.inflight.clear()
+    // Tokens of Outputs already returned stay meaningful; their slots are simply gone.
     for (let i = this.queueHead; i < this.queue.length; i++) fail(this.queue[i]!.requestId)
     this.queue = []
     this.queueHead = 0
@@ -870,8 +898,17 @@ export class PaxosCore {
     const b = this.ballot
     this.accepted.set(slot, { ballot: b, value })
     this.write({ kind: 'accept', slot, ballot: b, value })
-    this.inflight.set(slot, { value, acks: new Map([[this.id, this.incarnation]]), requests, sentTick: this.tickCount })
     const c = this.commitSlot
+    if (this.cfg.earlyAccepts) {
+      // Our own vote counts once the accept is durable (persisted()); the requests go now.
+      this.inflight.set(slot, { value, acks: new Map(), requests, sentTick: this.tickCount })
+      this.selfAcksOpen.push({ slot, ballot: b, token: 0 })
+      const before = this.out.messages.length
+      this.broadcast(() => ({ type: 'accept', ballot: b, slot, value, commitSlot: c }))
+      for (const m of this.out.messages.splice(before)) this.out.early.push(m)
+      return
+    }
+    this.inflight.set(slot, { value, acks: new Map([[this.id, this.incarnation]]), requests, sentTick: this.tickCount })
     this.broadcast(() => ({ type: 'accept', ballot: b, slot, value, commitSlot: c }))
     this.maybeChosen(slot)
   }

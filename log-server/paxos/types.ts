@@ -246,7 +246,10 @@ export interface StorageRead {
 
 /**
  * The result of one input to the core. The driver MUST handle it in this order:
- *   1. persist `writes` durably (one atomic batch; fsync);
+ *   0. `early` messages may be sent at once, before the writes are durable (phase-2a
+ *      accept requests of a leader with `earlyAccepts` on: they promise nothing);
+ *   1. persist `writes` durably (one atomic batch; fsync), then, if `persistToken` is
+ *      set, call core.persisted(persistToken);
  *   2. send `messages`;
  *   3. deliver `chosen` (already applied; in slot order) and `results`/`reads`
  *      to whoever waits for them;
@@ -263,6 +266,10 @@ export interface Output {
   readonly storageReads: StorageRead[]
   /** Why inputs were ignored (stale, malformed): for debug logs, never an error. */
   readonly ignored: string[]
+  /** See step 0 above; always empty unless the core's `earlyAccepts` is on. */
+  readonly early: Message[]
+  /** See step 1 above: 0 when there is nothing to report back. */
+  persistToken: number
 }
 
 export type Role = 'joining' | 'learner' | 'follower' | 'candidate' | 'leader'

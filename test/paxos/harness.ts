@@ -33,7 +33,9 @@ export class MiniCluster {
   }
 
   handle(id: number, o: Output): void {
+    for (const m of o.early) if (!this.cut.has(`${m.from}>${m.to}`)) this.queue.push(m)
     this.disks[id]!.apply(o.writes)
+    if (o.persistToken !== 0 && this.cores[id]) this.handle(id, this.cores[id]!.persisted(o.persistToken))
     for (const m of o.messages) if (!this.cut.has(`${m.from}>${m.to}`)) this.queue.push(m)
     this.chosen[id]!.push(...o.chosen)
     for (const r of o.results) this.results.set(r.requestId, r)

@@ -168,6 +168,10 @@ export class PaxosCore {
   private knownCommit: number
   private catchupSentTick = -Infinity
   private catchupAwaited = false
+  /** The commit index each peer last told us (messages that carry one); -1 unknown. */
+  private readonly peerCommit: number[]
+  /** Round-robin cursor for catch-up when no peer is known to be ahead. */
+  private catchupCursor = 0
 
   // Leadership.
   private maxRoundSeen: number
@@ -200,6 +204,7 @@ export class PaxosCore {
     this.rng = rng
     this.now = now
     this.lastAckTick = new Array<number>(this.n).fill(0)
+    this.peerCommit = new Array<number>(this.n).fill(-1)
     this.electionTimeout = this.randomElectionTimeout()
     if (persisted === null) {
       this.incarnation = 0
@@ -274,6 +279,7 @@ export class PaxosCore {
       return this.end()
     }
     if (!this.admit(msg)) return this.end()
+    if ('commitSlot' in msg && msg.commitSlot > this.peerCommit[msg.from]!) this.peerCommit[msg.from] = msg.commitSlot
     switch (msg.type) {
       case 'prepare':
         this.onPrepare(msg)
@@ -1043,17 +1049,31 @@ export class PaxosCore {
       this.catchupAwaited = false
       return
     }
+    // One request at a time; an unanswered (or unhelpful) one is retried after
+    // catchupRetryTicks, never at once: no message storms.
     if (this.catchupAwaited && this.tickCount - this.catchupSentTick < this.cfg.catchupRetryTicks) return
-    let to = this.leader !== null && this.leader !== this.id ? this.leader : null
-    if (to === null || (this.catchupAwaited && this.tickCount - this.catchupSentTick >= this.cfg.catchupRetryTicks)) {
-      // No leader (or it does not answer): ask a peer, round robin by tick.
-      const others: ReplicaId[] = []
-      for (let r = 0; r < this.n; r++) if (r !== this.id) others.push(r)
-      to = others[this.tickCount % others.length]!
-    }
+    const to = this.catchupPeer()
     this.catchupAwaited = true
     this.catchupSentTick = this.tickCount
     this.send({ type: 'catchupRequest', to, fromSlot: this.commitSlot, toSlot: Math.min(target, this.commitSlot + this.cfg.catchupSlotsMax) })
+  }
+
+  /**
+   * Whom to ask: a peer known to have chosen past our commit index — the leader if it
+   * is one of them, else the one furthest ahead — and only when none is known, the
+   * peers in turn (so that a peer that cannot help is not asked again and again).
+   */
+  private catchupPeer(): ReplicaId {
+    const ahead = (r: ReplicaId): boolean => r !== this.id && this.peerCommit[r]! > this.commitSlot
+    if (this.leader !== null && ahead(this.leader)) return this.leader
+    let best: ReplicaId | null = null
+    for (let r = 0; r < this.n; r++) if (ahead(r) && (best === null || this.peerCommit[r]! > this.peerCommit[best]!)) best = r
+    if (best !== null) return best
+    for (let k = 0; k < this.n; k++) {
+      const r = (this.catchupCursor++ + this.id + 1) % this.n
+      if (r !== this.id) return r
+    }
+    return this.id // unreachable: n > 1 whenever there is someone to catch up from
   }
 
   private onCatchupRequest(msg: Extract<Message, { type: 'catchupRequest' }>): void {
@@ -1085,11 +1105,16 @@ export class PaxosCore {
   }
 
   private onCatchupReply(msg: Extract<Message, { type: 'catchupReply' }>): void {
-    this.catchupAwaited = false
     this.knownCommit = Math.max(this.knownCommit, msg.commitSlot)
+    const before = this.commitSlot
     for (const r of msg.records) this.learnChosen(r.slot, r.value)
     this.applyContiguous()
-    this.maybeCatchUp()
+    // Progress: ask for the next range at once. No progress: leave the request
+    // outstanding so that the retry timer, and a better-informed peer choice, decide.
+    if (this.commitSlot > before) {
+      this.catchupAwaited = false
+      this.maybeCatchUp()
+    }
   }
 
   // ------------------------------------------------------------------ learning & applying

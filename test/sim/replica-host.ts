@@ -47,8 +47,13 @@ export interface DriverBugs {
   localReads?: boolean
 }
 
-/** Decides, per Output, whether the replica crashes after persisting it and how many messages got out first. */
-export type CrashOracle = (host: ReplicaHost, out: Output) => { sent: number } | null
+/**
+ * Decides, per Output, whether the replica crashes at this point and how many messages
+ * got out first: 'before-persist' (only asked when the Output has early messages: some
+ * went out, the writes are lost) or 'after-persist' (the writes are durable, some of the
+ * messages went out).
+ */
+export type CrashOracle = (host: ReplicaHost, out: Output, stage: 'before-persist' | 'after-persist') => { sent: number } | null
 
 export class ReplicaHost {
   disk = new PersistedImage()
@@ -58,6 +63,10 @@ export class ReplicaHost {
   /** Lost its disk and has not yet become a voter again. */
   wiped = false
   crashOracle: CrashOracle | null = null
+  /** true: report this Output's persistToken later (flushPersisted), like a slow fsync callback. */
+  deferPersisted: (() => boolean) | null = null
+  /** Persist tokens whose writes are durable and not yet reported to the core. */
+  private pendingTokens: number[] = []
   bugs: DriverBugs = {}
 
   constructor(
@@ -85,11 +94,12 @@ export class ReplicaHost {
 
   crash(): void {
     this.core = null
+    this.pendingTokens = []
   }
 
   /** Crash and lose the disk: the next start finds nothing (persisted = null). */
   wipe(): void {
-    this.core = null
+    this.crash()
     this.disk = new PersistedImage()
     this.wiped = true
   }
@@ -138,24 +148,41 @@ export class ReplicaHost {
   }
 
   private handle(core: PaxosCore, input: string, out: Output): void {
+    // 0. Early messages (accept requests of a leader with earlyAccepts on) go at once:
+    //    they promise nothing, so a crash before the writes are durable is allowed to follow.
+    if (out.early.length > 0) {
+      const crash = this.crashOracle?.(this, out, 'before-persist') ?? null
+      const early = crash === null ? out.early.length : Math.min(crash.sent, out.early.length)
+      for (let i = 0; i < early; i++) this.send(out.early[i]!)
+      if (crash !== null) {
+        this.crash()
+        return
+      }
+    }
     // 1. Persist, atomically.
     const keep = this.bugs.keepWrite
     this.disk.apply(keep === undefined ? out.writes : out.writes.filter((w) => keep(w)))
     // The checkers see a slot as applied here once it is durable, even if the replica
     // crashes before it delivers it.
     for (const w of out.writes) if (w.kind === 'chosen') this.sink.chosen(this.id, w.record)
-    const crash = this.crashOracle?.(this, out) ?? null
+    const crash = this.crashOracle?.(this, out, 'after-persist') ?? null
     if (crash !== null) {
       // Crash after the writes are durable, with only some messages out (often none).
-      for (let i = 0; i < Math.min(crash.sent, out.messages.length); i++) this.sink.send(out.messages[i]!)
-      this.core = null
+      for (let i = 0; i < Math.min(crash.sent, out.messages.length); i++) this.send(out.messages[i]!)
+      this.crash()
       return
     }
-    // 2. Send.
-    for (const m of out.messages) {
-      if (m.from !== this.id) throw new CheckFailure('driver-contract', `replica ${this.id} sent a message from ${m.from}`)
-      this.sink.send(m)
+    // ... then tell the core its writes are durable (now, or later: a slow fsync callback).
+    if (out.persistToken > 0) {
+      if (this.deferPersisted?.() === true) {
+        this.pendingTokens.push(out.persistToken)
+      } else {
+        this.handle(core, 'persisted', core.persisted(out.persistToken))
+        if (this.core !== core) return
+      }
     }
+    // 2. Send.
+    for (const m of out.messages) this.send(m)
     // 3. Deliver. What is delivered as chosen is exactly what was persisted as chosen.
     const persisted = out.writes.filter((w) => w.kind === 'chosen').map((w) => w.record.slot)
     if (persisted.length !== out.chosen.length || out.chosen.some((r, i) => r.slot !== persisted[i])) {
@@ -172,6 +199,21 @@ export class ReplicaHost {
       const records = this.disk.chosenRange(sr.fromSlot, sr.toSlot)
       this.handle(core, 'serveCatchup', core.serveCatchup(sr.to, records))
     }
+  }
+
+  private send(m: Message): void {
+    if (m.from !== this.id) throw new CheckFailure('driver-contract', `replica ${this.id} sent a message from ${m.from}`)
+    this.sink.send(m)
+  }
+
+  /** Report persist tokens whose writes became durable earlier (deferred fsync callbacks). */
+  flushPersisted(): void {
+    const c = this.core
+    if (c === null || this.pendingTokens.length === 0) return
+    const tokens = this.pendingTokens
+    this.pendingTokens = []
+    // Tokens are cumulative: reporting the highest covers the others.
+    this.handle(c, 'persisted', c.persisted(Math.max(...tokens)))
   }
 
   /** The applied state a core reports is what its disk holds (chosen writes precede delivery). */

@@ -55,9 +55,11 @@ function opsOf(c: ScenarioCluster, id: ReplicaId, slot: number): readonly Op[] {
   return r.value.ops
 }
 
-describe('Paxos scenarios', () => {
+// Each scenario runs with the leader fsyncing before it sends accept requests, and with
+// earlyAccepts (requests first, its own vote counted once the driver reports the fsync).
+describe.each([{ earlyAccepts: false }, { earlyAccepts: true }])('Paxos scenarios (earlyAccepts: $earlyAccepts)', ({ earlyAccepts }) => {
   it('isolated leader cannot commit (a value is chosen only by a majority of acceptors [PMS §2.2]), nor answer a linearizable tail', () => {
-    const c = new ScenarioCluster({ replicas: 3, seed: 11 })
+    const c = new ScenarioCluster({ replicas: 3, seed: 11, config: { earlyAccepts } })
     const L = c.bootstrap()
     commit(c, L, appendOp('a', 1))
     const commitBefore = c.status(L).commitSlot
@@ -88,7 +90,7 @@ describe('Paxos scenarios', () => {
   })
 
   it('minority cannot commit (any two majorities intersect [PMS §2.2]): 2 of 5 cut off', () => {
-    const c = new ScenarioCluster({ replicas: 5, seed: 12 })
+    const c = new ScenarioCluster({ replicas: 5, seed: 12, config: { earlyAccepts } })
     const L = c.bootstrap()
     commit(c, L, appendOp('a', 1))
     const [A, ...majority] = others(c, L) as [ReplicaId, ...ReplicaId[]]
@@ -112,7 +114,7 @@ describe('Paxos scenarios', () => {
   })
 
   it('dueling proposers converge (one value per slot whatever the competition [PMS P2c]; progress needs one distinguished proposer [PMS §2.4])', () => {
-    const c = new ScenarioCluster({ replicas: 3, seed: 13 })
+    const c = new ScenarioCluster({ replicas: 3, seed: 13, config: { earlyAccepts } })
     const L = c.bootstrap()
     commit(c, L, appendOp('a', 1))
     c.crash(L)
@@ -143,7 +145,7 @@ describe('Paxos scenarios', () => {
   })
 
   it('leader crashes mid-accept and the new leader recovers the value (a value accepted by a majority is proposed by every higher ballot [PMS P2c])', () => {
-    const c = new ScenarioCluster({ replicas: 3, seed: 14 })
+    const c = new ScenarioCluster({ replicas: 3, seed: 14, config: { earlyAccepts } })
     const L = c.bootstrap()
     commit(c, L, appendOp('a', 1))
     const [A, B] = others(c, L) as [ReplicaId, ReplicaId]
@@ -175,7 +177,7 @@ describe('Paxos scenarios', () => {
   })
 
   it('gap filled with no-op (a new leader fills slots with no accepted value, and positions skip nothing)', () => {
-    const c = new ScenarioCluster({ replicas: 3, seed: 15, config: { batchEntriesMax: 1 } })
+    const c = new ScenarioCluster({ replicas: 3, seed: 15, config: { earlyAccepts, batchEntriesMax: 1 } })
     const L = c.bootstrap()
     commit(c, L, appendOp('a', 1))
     const [A, B] = others(c, L) as [ReplicaId, ReplicaId]
@@ -212,7 +214,7 @@ describe('Paxos scenarios', () => {
   })
 
   it('restart keeps promises (an acceptor never accepts below a ballot it promised, even after a crash [PMS P1a, stable storage §2.3])', () => {
-    const c = new ScenarioCluster({ replicas: 3, seed: 16 })
+    const c = new ScenarioCluster({ replicas: 3, seed: 16, config: { earlyAccepts } })
     const L = c.bootstrap()
     commit(c, L, appendOp('a', 1))
     const [A, B] = others(c, L) as [ReplicaId, ReplicaId]
@@ -245,7 +247,7 @@ describe('Paxos scenarios', () => {
   })
 
   it('wiped replica rejoins as a non-voting learner and votes only after catching up [RSO crash vectors; PML §5.1]', () => {
-    const c = new ScenarioCluster({ replicas: 3, seed: 17 })
+    const c = new ScenarioCluster({ replicas: 3, seed: 17, config: { earlyAccepts } })
     const L = c.bootstrap()
     for (let i = 1; i <= 12; i++) commit(c, L, appendOp('a', i))
     const [A, B] = others(c, L) as [ReplicaId, ReplicaId]
@@ -284,7 +286,7 @@ describe('Paxos scenarios', () => {
   })
 
   it('duplicate append yields original positions on every replica (exactly-once; deterministic application)', () => {
-    const c = new ScenarioCluster({ replicas: 3, seed: 18 })
+    const c = new ScenarioCluster({ replicas: 3, seed: 18, config: { earlyAccepts } })
     const L = c.bootstrap()
     const first = commit(c, L, appendOp('c1', 1, 2))
     expect(first.outcome).toEqual({ kind: 'new' })

@@ -27,8 +27,10 @@ export interface FaultPlan {
   crashRate: number
   /** Bias towards crashing the leader when a crash is drawn. */
   leaderCrashBias: number
-  /** Per Output: probability of a crash right after persisting it (few or no messages sent). */
+  /** Per Output: probability of a crash right after persisting it (few or no messages sent), or before, once its early messages are out. */
   crashAfterPersistRate: number
+  /** Per Output with a persist token: probability that the driver reports it durable only next tick (a slow fsync). */
+  slowFsyncRate: number
   restartTicksMax: number
   /** Per tick: probability that a partition starts (when none is active). */
   partitionRate: number
@@ -73,6 +75,7 @@ export interface SimReport {
   partitions: number
   messages: { sent: number; lost: number; duplicated: number; cut: number; delivered: number }
   plan: string
+  earlyAccepts: boolean
 }
 
 export class SimFailure extends Error {
@@ -135,6 +138,7 @@ function drawPlan(rng: Rng, n: number, safetyTicks: number): FaultPlan {
     crashRate: pick([0, 0.004, 0.01, 0.03]),
     leaderCrashBias: rng.next(),
     crashAfterPersistRate: pick([0, 0.0005, 0.002]),
+    slowFsyncRate: pick([0, 0.3, 0.9]),
     restartTicksMax: rng.int(5, 120),
     partitionRate: pick([0, 0.005, 0.015, 0.03]),
     partitionTicksMax: rng.int(10, 150),
@@ -148,7 +152,7 @@ function describePlan(p: FaultPlan): string {
   const net = p.network
   return (
     `loss=${f(net.lossRate)} dup=${f(net.dupRate)} delay<=${net.delayMaxTicks} longDelay=${f(net.longDelayRate)}x${net.longDelayMaxTicks} ` +
-    `crash=${p.crashRate} leaderBias=${f(p.leaderCrashBias)} crashAfterPersist=${p.crashAfterPersistRate} restart<=${p.restartTicksMax} ` +
+    `crash=${p.crashRate} leaderBias=${f(p.leaderCrashBias)} crashAfterPersist=${p.crashAfterPersistRate} slowFsync=${p.slowFsyncRate} restart<=${p.restartTicksMax} ` +
     `partition=${p.partitionRate}x${p.partitionTicksMax} wipeAt=${p.wipeAtTick} skew=[${p.clockSkewMs.join(',')}]`
   )
 }
@@ -221,6 +225,7 @@ export class Simulation {
   private partitions = 0
   private readonly safetyTicks: number
   private readonly livenessTicksMax: number
+  readonly earlyAccepts: boolean
 
   constructor(private readonly opts: SimOptions) {
     const seed = opts.seed
@@ -248,17 +253,21 @@ export class Simulation {
     }
     // Small in-memory windows on some seeds, so that catch-up is served from storage too.
     const small = this.rng.next() < 0.5
+    // Half the seeds run the leader as production replicas do: accept requests sent before its own fsync.
+    this.earlyAccepts = this.rng.next() < 0.5
     const sink = this.sink()
     for (let id = 0; id < this.n; id++) {
       const config = validateCoreConfig({
         id,
         replicas: this.n,
+        earlyAccepts: this.earlyAccepts,
         ...(small ? { recentChosenMax: 8, catchupSlotsMax: 4, inflightSlotsMax: 8, batchEntriesMax: 4 } : {}),
         ...opts.config,
       })
       const host = new ReplicaHost(config, sink)
       if (opts.bugs) host.bugs = opts.bugs
-      host.crashOracle = (h, out) => this.crashAfterPersist(h, out)
+      host.crashOracle = (h, out, stage) => this.crashAfterPersist(h, out, stage)
+      host.deferPersisted = () => this.plan.slowFsyncRate > 0 && this.rng.next() < this.plan.slowFsyncRate
       this.hosts.push(host)
     }
     const clientRng = this.fork()
@@ -354,13 +363,18 @@ export class Simulation {
     return this.failed(victim) || this.failedCount() + 1 <= this.f
   }
 
-  private crashAfterPersist(h: ReplicaHost, out: Output): { sent: number } | null {
+  private crashAfterPersist(h: ReplicaHost, out: Output, stage: 'before-persist' | 'after-persist'): { sent: number } | null {
     const p = this.plan.crashAfterPersistRate
     if (p === 0 || out.writes.length === 0 || !this.mayCrash(h)) return null
     if (this.rng.next() >= p) return null
-    const sent = this.rng.next() < 0.5 ? 0 : this.rng.int(0, out.messages.length + 1)
+    const msgs = stage === 'before-persist' ? out.early : out.messages
+    const sent = this.rng.next() < 0.5 ? 0 : this.rng.int(0, msgs.length + 1)
     this.crashes++
-    this.trace.add(`t${this.tick} replica ${h.id} CRASHED after persisting ${out.writes.length} writes, sent ${sent}/${out.messages.length} messages`)
+    this.trace.add(
+      stage === 'before-persist'
+        ? `t${this.tick} replica ${h.id} CRASHED before persisting ${out.writes.length} writes, sent ${sent}/${msgs.length} early accept requests`
+        : `t${this.tick} replica ${h.id} CRASHED after persisting ${out.writes.length} writes, sent ${sent}/${msgs.length} messages`,
+    )
     this.scheduleRestart(h.id)
     return { sent }
   }
@@ -459,6 +473,8 @@ export class Simulation {
       if (at >= 0 && this.tick >= at && !this.hosts[r]!.up) this.startHost(r)
     }
     if (this.phase === 'safety') this.injectFaults()
+    // Slow fsyncs complete.
+    for (const h of this.hosts) h.flushPersisted()
     // Deliver what is due, in the network's order.
     let delivered = 0
     for (;;) {
@@ -552,7 +568,8 @@ export class Simulation {
       }
       this.finalChecks()
     } catch (err) {
-      const extra = `replicas:\n${this.describeReplicas()}`
+      const c = this.hosts[0]!.config
+      const extra = `config: earlyAccepts=${c.earlyAccepts} recentChosenMax=${c.recentChosenMax} catchupSlotsMax=${c.catchupSlotsMax} inflightSlotsMax=${c.inflightSlotsMax} batchEntriesMax=${c.batchEntriesMax}\nreplicas:\n${this.describeReplicas()}`
       throw new SimFailure(this.opts.seed, this.n, err, this.phase, this.tick, this.trace.all, describePlan(this.plan), extra)
     }
     return {
@@ -571,6 +588,7 @@ export class Simulation {
       partitions: this.partitions,
       messages: { sent: this.net.sent, lost: this.net.lost, duplicated: this.net.duplicated, cut: this.net.cut, delivered: this.net.delivered },
       plan: describePlan(this.plan),
+      earlyAccepts: this.earlyAccepts,
     }
   }
 

@@ -285,6 +285,25 @@ describe.each([{ earlyAccepts: false }, { earlyAccepts: true }])('Paxos scenario
     expect(c.nonVoterVotes).toEqual([])
   })
 
+  it('a catching-up replica does not flood a peer that lacks the slots it needs (regression: catch-up storm, core da12e03)', () => {
+    // Found by the simulator: a learner re-sent its catchupRequest as soon as an empty
+    // reply came back, so an instant network looped forever within one tick.
+    const c = new ScenarioCluster({ replicas: 3, seed: 217, config: { earlyAccepts } })
+    const L = c.bootstrap()
+    for (let i = 1; i <= 12; i++) commit(c, L, appendOp('a', i))
+    const [A, B] = others(c, L) as [ReplicaId, ReplicaId]
+    c.wipe(A)
+    c.crash(B)
+    c.propose(L, appendOp('x', 1))
+    c.run(60)
+    c.start(B)
+    c.runUntil(() => c.status(A).voting, 'A votes again', 600)
+    c.converge()
+    // Bounded: at most a few catch-up requests per tick on average.
+    const requests = c.sent.filter((m) => m.type === 'catchupRequest').length
+    expect(requests).toBeLessThan(4 * c.ticks)
+  })
+
   it('duplicate append yields original positions on every replica (exactly-once; deterministic application)', () => {
     const c = new ScenarioCluster({ replicas: 3, seed: 18, config: { earlyAccepts } })
     const L = c.bootstrap()

@@ -13,7 +13,7 @@ import { PaxosCore } from './paxos/core.ts'
 import { seededRng } from './paxos/rng.ts'
 import type { ChosenRecord, Op, Output, ProposalResult, ReadIndexResult } from './paxos/types.ts'
 import { ballotString } from './paxos/types.ts'
-import type { LogStore, LogEntry } from './storage/log-store.ts'
+import type { LogStore } from './storage/log-store.ts'
 import { isStorageError } from './storage/errors.ts'
 import { QuipuError } from './errors.ts'
 import type { ApiEntry, AppendRequest, ReadRange, ReadResult, ReplicaApi, ReplicaStatus, Subscription, TailResult } from './api/replica-api.ts'
@@ -398,11 +398,11 @@ export class Replica implements ReplicaApi {
   }
 
   readLog(range: ReadRange): Promise<ReadResult> {
-    return this.readRepairing(async () => toApi(await this.store.readLog(range)))
+    return this.readRepairing(() => this.store.readLog(range))
   }
 
   readStream(name: string, range: ReadRange): Promise<ReadResult> {
-    return this.readRepairing(async () => toApi(await this.store.readStream(name, range)))
+    return this.readRepairing(() => this.store.readStream(name, range))
   }
 
   status(): ReplicaStatus {
@@ -492,10 +492,6 @@ export class Replica implements ReplicaApi {
     const entries = [...byPos.values()].sort((a, b) => a.position - b.position)
     return { entries, next: upto }
   }
-}
-
-function toApi(r: { entries: readonly LogEntry[]; next: number }): ReadResult {
-  return r
 }
 
 function pick(o: object, keys: readonly string[]): Record<string, unknown> {

@@ -2,26 +2,10 @@
 // implements it; HTTP tests may implement it with a fake. Errors are QuipuErrors
 // (log-server/errors.ts) with stable codes; the HTTP layer maps code -> status.
 
-export interface ApiEntry {
-  readonly position: number
-  readonly streams: readonly string[]
-  readonly data: Uint8Array
-  /** Log time (ms) of the slot that holds the entry. */
-  readonly ts: number
-}
-
-export interface ReadRange {
-  readonly from: number
-  /** Exclusive; undefined = up to the commit point. */
-  readonly to?: number
-  readonly limit: number
-}
-
-export interface ReadResult {
-  readonly entries: readonly ApiEntry[]
-  /** The position to read from next. */
-  readonly next: number
-}
+// Entries, ranges and read results are the storage layer's: the HTTP layer serves
+// what the store reads, unchanged.
+export type { LogEntry as ApiEntry, ReadRange, ReadResult } from '../storage/log-store.ts'
+import type { LogEntry as ApiEntry, ReadRange, ReadResult } from '../storage/log-store.ts'
 
 export interface AppendRequest {
   readonly entries: readonly { readonly streams: readonly string[]; readonly data: Uint8Array }[]

@@ -55,7 +55,9 @@ export class FastDecoder {
     const type = this.value(0, true)
     const version = this.value(0)
     const mutator = this.value(0, true)
-    const args = this.value(0)
+    // The args array itself is never stored (its elements are), so it is left unfrozen.
+    const head = this.bytes[this.pos]
+    const args = head !== undefined && head >= 0x90 && head <= 0x9f ? (this.pos++, this.array(head - 0x90, 0, false)) : this.value(0)
     if (this.pos !== bytes.length) throw new Malformed(`${bytes.length - this.pos} extra bytes after the record`)
     return { kind, type, version, mutator, args }
   }
@@ -224,10 +226,10 @@ export class FastDecoder {
     return out
   }
 
-  private array(length: number, depth: number): unknown[] {
-    const out: unknown[] = new Array<unknown>(length)
-    for (let i = 0; i < length; i++) out[i] = this.value(depth + 1)
-    return Object.freeze(out) as unknown[]
+  private array(length: number, depth: number, freeze = true): unknown[] {
+    const out: unknown[] = []
+    for (let i = 0; i < length; i++) out.push(this.value(depth + 1))
+    return freeze ? (Object.freeze(out) as unknown[]) : out
   }
 
   private map(size: number, depth: number): Record<string, unknown> {

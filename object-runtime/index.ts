@@ -55,3 +55,5 @@ export type { DecodedRecord, OpRecord } from './op-codec.ts'
 
 export { stateHash } from './state-hash.ts'
 export { BTree, isBTree, isPersistentRoot } from './persistent.ts'
+export { PMap, isPMap } from './pmap.ts'
+export type { PMapKey } from './pmap.ts'

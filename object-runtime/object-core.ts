@@ -21,6 +21,7 @@ import type { Draft } from 'immer'
 import { enterMutator, exitMutator } from './determinism-guard.ts'
 import { ObjectError, ObjectPoisonedError, errorText } from './errors.ts'
 import type { AccessorFn, MutatorFn, ObjectDefinition } from './define.ts'
+import type { LogEntry } from './log-client.ts'
 import type { DecodedRecord } from './op-codec.ts'
 import { beginBatch, endBatch, isPersistentRoot } from './persistent.ts'
 import { stateHash } from './state-hash.ts'
@@ -41,7 +42,7 @@ export interface EntryContext {
 
 // The op being applied, set around each mutator call (the context object is built only
 // when a mutator asks for it).
-let currentOp: SequencedOp | null = null
+let currentOp: LogEntry | null = null
 let currentObjectName = ''
 
 /**
@@ -56,14 +57,6 @@ export function currentEntry(): EntryContext {
     throw new ObjectError('bad_argument', `entry ${op.position} carries no log time (ts): the log client did not provide it`)
   }
   return Object.freeze({ position: op.position, ts: op.ts, streams: op.streams, objectName: currentObjectName })
-}
-
-/** One sequenced op for one object. */
-export interface SequencedOp {
-  readonly position: number
-  readonly ts: number | undefined
-  readonly streams: readonly string[]
-  readonly record: DecodedRecord
 }
 
 export type StateMode = 'draft' | 'persistent-root'
@@ -153,14 +146,15 @@ export class ObjectCore {
    * applied op at a position >= `resultsFrom`, hands its result to `sink`. Stops at a
    * poisoning op (see `poison`).
    */
-  applyBatch(ops: readonly SequencedOp[], resultsFrom = Infinity, sink?: ResultSink): void {
+  applyBatch(ops: readonly LogEntry[], records: readonly DecodedRecord[], resultsFrom = Infinity, sink?: ResultSink): void {
     if (this.poison !== undefined || ops.length === 0) return
     let applied = 0
     try {
       if (this.mode === 'draft') {
         this.current = produce(this.current, (draft: Draft<unknown>) => {
-          for (const op of ops) {
-            const r = this.applyOne(draft, op)
+          for (let i = 0; i < ops.length; i++) {
+            const op = ops[i]!
+            const r = this.applyOne(draft, op, records[i]!)
             applied++
             if (op.position >= resultsFrom) sink?.(op.position, undraft(r))
           }
@@ -173,8 +167,9 @@ export class ObjectCore {
           this.current = work
           this.unsealed = true
         }
-        for (const op of ops) {
-          let r = this.applyOne(work, op)
+        for (let i = 0; i < ops.length; i++) {
+          const op = ops[i]!
+          let r = this.applyOne(work, op, records[i]!)
           applied++
           if (r === work) {
             // The mutator handed out the working copy itself: seal it, so that later ops
@@ -194,8 +189,7 @@ export class ObjectCore {
     if (applied > 0) this.version = ops[applied - 1]!.position
   }
 
-  private applyOne(state: unknown, op: SequencedOp): unknown {
-    const rec = op.record
+  private applyOne(state: unknown, op: LogEntry, rec: DecodedRecord): unknown {
     if (rec.kind !== 'op') throw this.poisonAt(op, {}, rec.reason)
     const { type, version, mutator, args } = rec
     if (type !== this.def.name) throw this.poisonAt(op, rec, `op for type ${type} on an object of type ${this.def.name}`)
@@ -240,7 +234,7 @@ export class ObjectCore {
     return result
   }
 
-  private poisonAt(op: SequencedOp, described: { type?: string; version?: number; mutator?: string }, reason: string, cause?: unknown): PoisonSignal {
+  private poisonAt(op: LogEntry, described: { type?: string; version?: number; mutator?: string }, reason: string, cause?: unknown): PoisonSignal {
     const { type, version, mutator } = described
     return new PoisonSignal(new ObjectPoisonedError(this.name, op.position, { type, version, mutator }, reason, cause))
   }

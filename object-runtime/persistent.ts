@@ -1,10 +1,11 @@
-// Persistent (structurally shared) containers the runtime knows how to handle: immutable.js
-// collections and sorted-btree's BTree. Both are class instances, which immer neither
+// Persistent (structurally shared) containers the runtime knows how to handle: PMap (ours),
+// immutable.js collections and sorted-btree's BTree. Both are class instances, which immer neither
 // drafts nor freezes, so they can sit inside a drafted root without being copied; and
 // both can be the whole state root, in which case playback skips immer (state.ts).
 
 import { createRequire } from 'node:module'
 import { isImmutable } from 'immutable'
+import { isPMap } from './pmap.ts'
 import type { Collection } from 'immutable'
 import type * as btreeTypes from 'sorted-btree'
 
@@ -34,7 +35,7 @@ export function isTransientCapable(value: unknown): value is TransientCapable {
 
 /** Whether a state root can use the persistent-root fast path (no immer). */
 export function isPersistentRoot(value: unknown): boolean {
-  return isTransientCapable(value) || isBTree(value)
+  return isPMap(value) || isTransientCapable(value) || isBTree(value)
 }
 
 /**
@@ -45,6 +46,7 @@ export function isPersistentRoot(value: unknown): boolean {
  */
 export function beginBatch<S>(root: S): S {
   if (isBTree(root)) return root.clone() as S
+  if (isPMap(root)) return root.asMutable() as S
   return (root as unknown as TransientCapable).asMutable() as unknown as S
 }
 
@@ -57,6 +59,7 @@ export function endBatch<S>(work: S, previous: S): S {
     work.freeze()
     return work
   }
+  if (isPMap(work)) return (work.wasAltered() ? work.asImmutable() : previous) as S
   const transient = work as unknown as TransientCapable & { wasAltered(): boolean }
   if (!transient.wasAltered()) return previous
   return transient.asImmutable() as unknown as S

@@ -28,7 +28,6 @@ import { ObjectError } from './errors.ts'
 import { LogError, isValidStreamName } from './log-client.ts'
 import type { LogClient, LogEntry, Subscription, TailResult } from './log-client.ts'
 import { ObjectCore } from './object-core.ts'
-import type { SequencedOp } from './object-core.ts'
 import { decodeRecord, encodeOp } from './op-codec.ts'
 import type { DecodedRecord } from './op-codec.ts'
 import { TailCoalescer } from './tail-coalescer.ts'
@@ -490,48 +489,48 @@ export class Runtime {
   }
 
   private applyToOne(hosted: HostedObject, entries: readonly LogEntry[]): void {
-    const ops: SequencedOp[] = []
-    for (const e of entries) ops.push({ position: e.position, ts: e.ts, streams: e.streams, record: decodeRecord(e.data) })
-    this.applyOps(hosted, ops)
+    const records: DecodedRecord[] = []
+    for (const e of entries) records.push(decodeRecord(e.data))
+    this.applyOps(hosted, entries, records)
   }
 
   /** Applies entries (increasing positions) to the joined objects they name, one pass per object. */
   private applyEntries(entries: readonly LogEntry[]): void {
     if (this.joined.size === 1) {
       const [stream, hosted] = this.joined.entries().next().value!
-      const ops: SequencedOp[] = []
-      for (const e of entries) {
-        if (e.streams.length === 1 ? e.streams[0] === stream : e.streams.includes(stream)) {
-          ops.push({ position: e.position, ts: e.ts, streams: e.streams, record: decodeRecord(e.data) })
-        }
-      }
-      this.applyOps(hosted, ops)
+      const names = (e: LogEntry): boolean => (e.streams.length === 1 ? e.streams[0] === stream : e.streams.includes(stream))
+      const mine = entries.every(names) ? entries : entries.filter(names)
+      const records: DecodedRecord[] = []
+      for (const e of mine) records.push(decodeRecord(e.data))
+      this.applyOps(hosted, mine, records)
       return
     }
-    const perObject = new Map<HostedObject, SequencedOp[]>()
+    const perObject = new Map<HostedObject, { entries: LogEntry[]; records: DecodedRecord[] }>()
     for (const e of entries) {
       let record: DecodedRecord | undefined
       for (const s of e.streams) {
         const hosted = this.joined.get(s)
         if (hosted === undefined) continue
         record ??= decodeRecord(e.data)
-        let ops = perObject.get(hosted)
-        if (ops === undefined) perObject.set(hosted, (ops = []))
-        ops.push({ position: e.position, ts: e.ts, streams: e.streams, record })
+        let batch = perObject.get(hosted)
+        if (batch === undefined) perObject.set(hosted, (batch = { entries: [], records: [] }))
+        batch.entries.push(e)
+        batch.records.push(record)
       }
     }
-    for (const [hosted, ops] of perObject) this.applyOps(hosted, ops)
+    for (const [hosted, batch] of perObject) this.applyOps(hosted, batch.entries, batch.records)
   }
 
-  private applyOps(hosted: HostedObject, ops: readonly SequencedOp[]): void {
+  private applyOps(hosted: HostedObject, entries: readonly LogEntry[], records: readonly DecodedRecord[]): void {
     // Entries at or below the object's version were applied already (a multi-stream entry
     // met again, or a read that overlapped a push).
     let first = 0
-    while (first < ops.length && ops[first]!.position <= hosted.core.version) first++
-    const fresh = first === 0 ? ops : ops.slice(first)
-    if (fresh.length === 0) return
+    while (first < entries.length && entries[first]!.position <= hosted.core.version) first++
+    if (first === entries.length) return
+    const fresh = first === 0 ? entries : entries.slice(first)
+    const freshRecords = first === 0 ? records : records.slice(first)
     // Results are kept only for positions an in-flight call of this runtime may own.
-    hosted.core.applyBatch(fresh, hosted.inflightStarts.length > 0 ? hosted.lowestStart() : Infinity, hosted.recordResult)
+    hosted.core.applyBatch(fresh, freshRecords, hosted.inflightStarts.length > 0 ? hosted.lowestStart() : Infinity, hosted.recordResult)
     this.stats.batchesApplied++
     this.stats.entriesApplied += fresh.length
   }

@@ -7,6 +7,7 @@
 
 import { isImmutable, isKeyed, isOrdered, isRecord } from 'immutable'
 import { isBTree } from './persistent.ts'
+import { isPMap } from './pmap.ts'
 
 const enum Tag {
   Undefined = 1,
@@ -152,6 +153,26 @@ function hashInto(h: Hasher, v: unknown, depth: number): void {
       h.word(sumA)
       h.word(sumB)
     }
+    return
+  }
+  if (isPMap(v)) {
+    // Canonical order already, but hashed like any hash map: order-independent.
+    h.word(Tag.UnorderedCollection)
+    h.word(1)
+    let sumA = 0
+    let sumB = 0
+    v.forEach((val, k) => {
+      const sub = new Hasher()
+      sub.word(Tag.Array)
+      sub.word(2)
+      hashInto(sub, k, depth + 1)
+      hashInto(sub, val, depth + 1)
+      sumA = (sumA + sub.a) | 0
+      sumB = (sumB + sub.b) | 0
+    })
+    h.word(v.size)
+    h.word(sumA)
+    h.word(sumB)
     return
   }
   if (isBTree(v)) {

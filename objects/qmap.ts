@@ -6,15 +6,14 @@
 //   await users.get('alice')                              // → { age: 3 }, linearizable
 //   await users.get('alice', { consistency: 'cached' })   // local, no round trip
 //
-// State: the root IS an immutable.js Map (persistent-root mode: no immer; each batch of
-// ops mutates a transient copy in place, O(log32 n) per op, previous snapshots untouched).
-// Keys compare by value: strings and numbers only (1 and '1' are different keys).
-// Iteration order (keys, entries) is deterministic for a given log but otherwise
-// unspecified. Conflict keys: the key for get/set/delete/has, the whole object for
+// State: the root IS a PMap, the runtime's persistent hash trie (persistent-root mode: no
+// immer; a batch of ops edits a transient copy in place, O(log32 n) per op, snapshots
+// untouched). Keys compare with ===: strings and numbers only (1 and '1' are different
+// keys). Iteration order (keys, entries) is unspecified but canonical: it depends only on
+// the set of keys, so every client lists the same map in the same order. Conflict keys: the key for get/set/delete/has, the whole object for
 // clear/size/keys/entries.
 
-import { Map as ImmutableMap } from 'immutable'
-import { WHOLE_OBJECT, defineObject } from '../object-runtime/index.ts'
+import { PMap, WHOLE_OBJECT, defineObject } from '../object-runtime/index.ts'
 
 export type MapKey = string | number
 
@@ -22,7 +21,7 @@ export function QMap<K extends MapKey, V>() {
   return defineObject({
     name: 'QMap',
     description: 'A replicated map.',
-    initial: () => ImmutableMap<K, V>(),
+    initial: () => PMap.empty<K, V>(),
     mutators: {
       /** Sets `key` to `value`; returns whether the key was new. */
       set(map, key: K, value: V): boolean {
@@ -55,10 +54,10 @@ export function QMap<K extends MapKey, V>() {
         return map.size
       },
       keys(map): K[] {
-        return [...map.keys()]
+        return map.keys()
       },
       entries(map): Array<[K, V]> {
-        return [...map.entries()]
+        return map.entries()
       },
     },
     conflictKeys: {

@@ -4,12 +4,13 @@
 //   await tags.add('red')       // → true (was new)
 //   await tags.has('red')       // → true
 //
-// State: the root IS an immutable.js Set (persistent-root mode). Members compare by
-// value: strings and numbers only. values() order is deterministic for a given log.
+// State: the root IS a PMap from member to `true` (persistent-root mode; a PMap stores
+// entries inline, half the memory of an immutable.js Set). Members compare with ===:
+// strings and numbers only. values() order is unspecified but canonical (a function of
+// the members alone), so every client lists the same set in the same order.
 // Conflict keys: the member for add/delete/has, the whole object for size/values.
 
-import { Set as ImmutableSet } from 'immutable'
-import { WHOLE_OBJECT, defineObject } from '../object-runtime/index.ts'
+import { PMap, WHOLE_OBJECT, defineObject } from '../object-runtime/index.ts'
 
 export type SetMember = string | number
 
@@ -17,12 +18,12 @@ export function QSet<T extends SetMember>() {
   return defineObject({
     name: 'QSet',
     description: 'A replicated set.',
-    initial: () => ImmutableSet<T>(),
+    initial: () => PMap.empty<T, true>(),
     mutators: {
       /** Adds `value`; returns whether it was new. */
       add(set, value: T): boolean {
         const size = set.size
-        set.add(value)
+        set.set(value, true)
         return set.size !== size
       },
       /** Removes `value`; returns whether it was there. */
@@ -40,7 +41,7 @@ export function QSet<T extends SetMember>() {
         return set.size
       },
       values(set): T[] {
-        return [...set.values()]
+        return set.keys()
       },
     },
     conflictKeys: {

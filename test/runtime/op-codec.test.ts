@@ -35,14 +35,14 @@ describe('op encoding', () => {
     )
   })
 
-  test('args round-trip through encodeOp/decodeRecord, undefined included, deeply frozen', () => {
+  test('args round-trip through encodeOp/decodeRecord, undefined included, containers frozen', () => {
     fc.assert(
       fc.property(fc.array(fc.oneof(plain, fc.constant(undefined)), { maxLength: 4 }), (args) => {
         const rec = decodeRecord(encodeOp({ type: 'T', version: 3, mutator: 'm', args }))
         if (rec.kind !== 'op') throw new Error(rec.reason)
         expect(rec).toMatchObject({ type: 'T', version: 3, mutator: 'm' })
         expect(rec.args).toEqual(args)
-        expect(Object.isFrozen(rec.args)).toBe(true)
+        for (const a of rec.args) if (typeof a === 'object' && a !== null && !(a instanceof Uint8Array)) expect(Object.isFrozen(a)).toBe(true)
       }),
       { numRuns: 300 },
     )

@@ -51,6 +51,8 @@ export class MemoryLog {
   private readonly entries: LogEntry[] = []
   private readonly streamIndex = new Map<string, number[]>()
   private readonly streamTrim = new Map<string, number>()
+  /** Last position of each stream; kept when trimming removes index entries. */
+  private readonly streamLast = new Map<string, number>()
   private readonly sessions = new Map<string, Map<number, number[]>>()
   private readonly subscribers = new Set<MemorySubscriber>()
   private readonly clock: () => number
@@ -125,6 +127,7 @@ export class MemoryLog {
         let index = this.streamIndex.get(s)
         if (index === undefined) this.streamIndex.set(s, (index = []))
         index.push(position)
+        this.streamLast.set(s, position)
       }
       positions.push(position)
     }
@@ -176,8 +179,7 @@ export class MemoryLog {
     const result: Record<string, number> = {}
     for (const s of streams) {
       assertStreamName(s)
-      const index = this.streamIndex.get(s)
-      result[s] = index === undefined || index.length === 0 ? -1 : index[index.length - 1]!
+      result[s] = this.streamLast.get(s) ?? -1
     }
     return { tail: this.entries.length, streams: result }
   }

@@ -25,8 +25,8 @@ import { isObjectDefinition } from './define.ts'
 import type { AccessorFn, DefinitionSource, ObjectDefinition, ObjectHandle, ReadOptions } from './define.ts'
 import { determinismGuardDefault, installDeterminismGuard } from './determinism-guard.ts'
 import { ObjectError } from './errors.ts'
-import { LogError, isValidStreamName } from './log-client.ts'
-import type { LogClient, LogEntry, Subscription, TailResult } from './log-client.ts'
+import { LogError, isLogError, isValidStreamName } from './log-client.ts'
+import type { LogClient, LogEntry, ReadResult, Subscription, TailResult } from './log-client.ts'
 import { ObjectCore } from './object-core.ts'
 import { decodeRecord, encodeOp } from './op-codec.ts'
 import type { DecodedRecord } from './op-codec.ts'
@@ -137,6 +137,8 @@ class HostedObject {
   readonly inflightStarts: number[] = []
   /** Results computed at positions an in-flight call may own, until claimed or pruned. */
   readonly results = new Map<number, unknown>()
+  /** Why the last catch-up of this object failed (it is then neither pending nor joined). */
+  failure: unknown = undefined
   handle: unknown = undefined
   readonly recordResult = (position: number, value: unknown): void => {
     this.results.set(position, value)
@@ -262,6 +264,7 @@ export class Runtime {
 
   private async mutate(hosted: HostedObject, mutator: string, args: unknown[]): Promise<unknown> {
     this.assertOpen()
+    this.retryIfFailed(hosted)
     const core = hosted.core
     if (core.poison !== undefined) throw core.poison
     const data = encodeOp({ type: core.def.name, version: core.def.version, mutator, args })
@@ -272,6 +275,7 @@ export class Runtime {
       const [position] = await this.log.append([{ streams: [core.stream], data }])
       if (position === undefined) throw new LogError('unavailable', 'append answered no position')
       await this.syncTo(position + 1)
+      this.throwIfFailed(hosted)
       if (hosted.results.has(position)) {
         const value = hosted.results.get(position)
         hosted.results.delete(position)
@@ -310,9 +314,22 @@ export class Runtime {
 
   private async syncObject(hosted: HostedObject): Promise<void> {
     this.assertOpen()
+    this.retryIfFailed(hosted)
     const tail = await this.tailer.get()
     const last = tail.streams[hosted.core.stream]
     await this.syncTo(last === undefined ? tail.tail : last + 1)
+    this.throwIfFailed(hosted)
+  }
+
+  /** A call on an object whose catch-up failed puts it back in line for another try. */
+  private retryIfFailed(hosted: HostedObject): void {
+    if (hosted.failure === undefined) return
+    hosted.failure = undefined
+    this.pending.push(hosted)
+  }
+
+  private throwIfFailed(hosted: HostedObject): void {
+    if (hosted.failure !== undefined) throw hosted.failure
   }
 
   // -------------------------------------------------------------------------------------
@@ -453,8 +470,25 @@ export class Runtime {
     const streams = [...this.joined.keys()]
     const from = this.syncedPosition
     this.stats.reads += streams.length
-    const pages = await Promise.all(streams.map((s) => this.log.readStream(s, { from, to: target, limit: this.config.readEntriesMax })))
+    const settled = await Promise.allSettled(streams.map((s) => this.log.readStream(s, { from, to: target, limit: this.config.readEntriesMax })))
     if (this.closed) return
+    const pages: ReadResult[] = []
+    for (const [i, outcome] of settled.entries()) {
+      if (outcome.status === 'fulfilled') {
+        pages.push(outcome.value)
+      } else if (isLogError(outcome.reason, 'trimmed')) {
+        // That object's history is gone below what it needs: it leaves the joined set with
+        // the cause (its calls fail; its next call retries a catch-up); the others go on.
+        const hosted = this.joined.get(streams[i]!)!
+        hosted.failure = outcome.reason
+        hosted.cursor = from
+        this.joined.delete(streams[i]!)
+        this.resubscribe()
+        return
+      } else {
+        throw outcome.reason
+      }
+    }
     let cut = target
     for (const page of pages) if (page.next < cut) cut = page.next
     let entries: LogEntry[]
@@ -472,17 +506,21 @@ export class Runtime {
   /** Catches pending objects up to `synced` on their own streams, joins them, renews the subscription. */
   private async catchUpPending(): Promise<void> {
     const batch = this.pending
-    for (let i = 0; i < batch.length; i++) {
-      const hosted = batch[i]!
-      while (hosted.cursor < this.syncedPosition && !this.closed) {
-        this.stats.reads++
-        // A failure leaves the object pending: the calls waiting fail with the cause, later calls retry.
-        const page = await this.log.readStream(hosted.core.stream, { from: hosted.cursor, to: this.syncedPosition, limit: this.config.readEntriesMax })
-        if (page.entries.length > 0) this.applyToOne(hosted, page.entries)
-        if (page.next <= hosted.cursor) throw new Error(`internal: readStream(${hosted.core.stream}) made no progress from ${hosted.cursor}`)
-        hosted.cursor = page.next
+    for (const hosted of batch) {
+      try {
+        while (hosted.cursor < this.syncedPosition && !this.closed) {
+          this.stats.reads++
+          const page = await this.log.readStream(hosted.core.stream, { from: hosted.cursor, to: this.syncedPosition, limit: this.config.readEntriesMax })
+          if (page.entries.length > 0) this.applyToOne(hosted, page.entries)
+          if (page.next <= hosted.cursor) throw new Error(`internal: readStream(${hosted.core.stream}) made no progress from ${hosted.cursor}`)
+          hosted.cursor = page.next
+        }
+        this.joined.set(hosted.core.stream, hosted)
+      } catch (err) {
+        // This object cannot catch up (its history was trimmed, the log is unreachable):
+        // its calls fail with the cause, the other objects go on, its next call retries.
+        hosted.failure = err
       }
-      this.joined.set(hosted.core.stream, hosted)
       this.pending = this.pending.filter((p) => p !== hosted)
     }
     this.resubscribe()

@@ -161,13 +161,17 @@ export function logClientConformance(name: string, factory: LogClientFactory): v
       await c.append([{ streams: ['t', 'keep'], data: bytes('shared') }]) // position 6
       expect((await c.trim('t', 4)).trimmedBefore).toBe(4)
       expect((await c.trim('t', 2)).trimmedBefore).toBe(4)
+      await c.trim('keep', 0)
+      expect((await c.tail(['t'])).streams).toEqual({ t: 6 })
       await expectCode(c.readStream('t', { from: 0 }), 'trimmed')
       await expectCode(c.readStream('t', { from: 3 }), 'trimmed')
       expect((await c.readStream('t', { from: 4 })).entries.map((e) => e.position)).toEqual([4, 5, 6])
       await expectCode(c.read({ from: 0 }), 'trimmed')
       expect((await c.read({ from: 4 })).entries.map((e) => e.position)).toEqual([4, 5, 6])
-      // An entry stays while one of its streams still holds it.
+      // An entry stays while one of its streams still holds it; a fully trimmed stream keeps its last position.
       await c.trim('t', 7)
+      expect((await c.tail(['t'])).streams).toEqual({ t: 6 })
+      expect((await c.readStream('t', { from: 7 })).entries).toEqual([])
       expect((await c.read({ from: 6 })).entries.map((e) => text(e.data))).toEqual(['shared'])
       expect((await c.readStream('keep', { from: 0 })).entries.map((e) => e.position)).toEqual([6])
     })

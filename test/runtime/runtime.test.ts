@@ -267,9 +267,30 @@ describe('runtime basics', () => {
     for (let i = 0; i < 3; i++) await counter.add(1)
     await c.clients[0]!.trim(streamOf('c'), 2)
     const late = await c.add()
+    const other = late.open(Counter, 'other')
     const err = await rejection(late.open(Counter, 'c').get())
     expect(isLogError(err, 'trimmed')).toBe(true)
+    // It fails again on the next call (no silent skip), and the runtime's other objects are unaffected.
+    expect(isLogError(await rejection(late.open(Counter, 'c').add(1)), 'trimmed')).toBe(true)
+    expect(await other.add(5)).toBe(5)
+    expect(await other.get()).toBe(5)
     await c.close()
+  })
+  test('a followed object whose history is trimmed past what it needs fails alone', async () => {
+    const log = new MemoryLog()
+    const writer = await connect({ log: new MemoryLogClient(log), closeLog: true })
+    const reader = await connect({ log: laggingPushes(new MemoryLogClient(log), 300), closeLog: true, config: { followGraceMs: 1 } })
+    const [wa, wb] = [writer.open(Counter, 'a'), writer.open(Counter, 'b')]
+    const [ra, rb] = [reader.open(Counter, 'a'), reader.open(Counter, 'b')]
+    expect(await ra.get()).toBe(0)
+    expect(await rb.get()).toBe(0)
+    for (let i = 0; i < 3; i++) await wa.add(1)
+    await wb.add(7)
+    await writer.log.trim(streamOf('a'), log.length)
+    expect(isLogError(await rejection(ra.get()), 'trimmed')).toBe(true)
+    expect(await rb.get()).toBe(7)
+    await writer.close()
+    await reader.close()
   })
 })
 

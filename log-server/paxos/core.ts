@@ -700,6 +700,7 @@ export class PaxosCore {
     for (const p of this.promises.values()) maxCommit = Math.max(maxCommit, p.commitSlot)
     this.recoveryCommitTarget = maxCommit
     this.recovering = true
+    this.recoveryProgressTick = this.tickCount
     this.readyAt = Infinity
     this.sendHeartbeats()
     this.continueRecovery()
@@ -815,8 +816,21 @@ export class PaxosCore {
         this.broadcast((r) => (s.acks.has(r) ? null : { type: 'accept', ballot: this.ballot, slot, value: s.value, commitSlot: this.commitSlot }))
       }
     }
-    if (this.recovering) this.maybeCatchUp()
+    if (this.recovering) {
+      // The commit index a promiser reported may be unreachable: it may have lost its
+      // disk, and no one else may know those slots as chosen. Stuck that long, run
+      // phase 1 again with a higher ballot: a new quorum's accepted values reveal them.
+      if (this.tickCount - this.recoveryProgressTick > 2 * this.cfg.electionTimeoutTicks) {
+        this.ignore(`recovery stuck below slot ${this.recoveryCommitTarget} at ${this.commitSlot}: new election`)
+        this.startElection()
+        return
+      }
+      this.maybeCatchUp()
+    }
   }
+
+  /** Tick of the last progress of this leader's recovery (start, or a slot learned). */
+  private recoveryProgressTick = 0
 
   private sendHeartbeats(): void {
     const readId = this.readRound?.id ?? 0
@@ -1138,7 +1152,10 @@ export class PaxosCore {
     if (this.nextSlot < this.commitSlot) this.nextSlot = this.commitSlot
     if (this.role === 'learner') this.maybeBecomeVoter()
     if (this.role === 'leader') {
-      if (this.recovering) this.continueRecovery()
+      if (this.recovering) {
+        this.recoveryProgressTick = this.tickCount
+        this.continueRecovery()
+      }
       this.maybeStartReadRound()
     }
   }

@@ -1,16 +1,12 @@
-// Reproductions of core bugs the simulator found, kept runnable until they are fixed.
-// They are skipped by default (they fail today); run them with
-//   SIM_KNOWN_BUGS=1 npx vitest run test/sim/known-core-bugs.test.ts
-// When a fix lands they pass: then turn them into regression tests or drop them.
-// Seeds of the random simulation are tied to the simulator's version (here: commit
-// 8bd6a2b of test/sim) and to the core's use of its rng.
+// Regressions: core bugs the simulator found, replayed on every run now that they are
+// fixed. Seeds of the random simulation are tied to the simulator's version (here:
+// commit 8bd6a2b of test/sim) and to the core's use of its rng; if a change moves the
+// bug off this seed, the test still passes, so the scenario tests carry the lesson too.
 
 import { describe, expect, it } from 'vitest'
 import { runSimulation } from './simulation.ts'
 
-const enabled = process.env.SIM_KNOWN_BUGS === '1'
-
-describe.skipIf(!enabled)('known core bugs (SIM_KNOWN_BUGS=1)', () => {
+describe('core bugs found by the simulator (fixed)', () => {
   // A recovering leader waits forever for a chosen record that only a wiped replica had.
   // Replay: SIM_TRACE=/tmp/t1094.txt SEED=1094 npx vitest run test/sim/sim.test.ts
   // - t594/t595: leader 2 (ballot 12.2) gets slot 227 accepted by replica 0 and itself and
@@ -25,7 +21,8 @@ describe.skipIf(!enabled)('known core bugs (SIM_KNOWN_BUGS=1)', () => {
   //   a learner with floor 227 and cannot vote until slot 227 is known chosen.
   // - Liveness phase: 1500 ticks with a healed network, commit stuck at 227 everywhere,
   //   45 client ops queued at the leader.
-  // A fix in the spirit of Paxos: when the recovery target cannot be reached (the promiser
+  // Fixed: a leader whose recovery makes no progress for two election timeouts runs
+  // phase 1 again with a higher ballot. The suggestion was, in the spirit of Paxos: when the recovery target cannot be reached (the promiser
   // that reported it came back under a new incarnation, or catch-up made no progress for a
   // while), run phase 1 again (a new ballot, or re-prepare from commitSlot): a majority of
   // promises then reveals any value chosen in [commitSlot, target) through accepted lists.

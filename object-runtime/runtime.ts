@@ -21,6 +21,8 @@
 // - A linearizable read asks the log for its tail (coalesced: TailCoalescer), waits until
 //   the object has applied everything below it, then runs the accessor on the snapshot.
 
+import { EmbeddedLogClient } from './embedded-log-client.ts'
+import { HttpLogClient, type HttpLogClientConfig } from './http-log-client.ts'
 import { isObjectDefinition } from './define.ts'
 import type { AccessorFn, DefinitionSource, ObjectDefinition, ObjectHandle, ReadOptions } from './define.ts'
 import { determinismGuardDefault, installDeterminismGuard } from './determinism-guard.ts'
@@ -67,28 +69,37 @@ export function validateRuntimeConfig(partial: Partial<RuntimeConfig> = {}): Run
 }
 
 /**
- * How to reach the log. Today: `{ log }`, any LogClient (the in-memory one, or one you
- * built). Declared for later, and rejected with `not_implemented` until they exist:
- * `{ servers }` (the HTTP log client) and `{ embedded }` (a log in this process). The one
- * place to wire them is `createLogClient` below.
+ * How to reach the log:
+ * - `{ servers: ['http://127.0.0.1:7001', ...] }`: a cluster, through the HTTP log client
+ *   (leader discovery and failover, batching, exactly-once appends);
+ * - `{ embedded: DIR }` (or `{ embedded: { dataDir } }`): a single-node log inside this
+ *   process over LevelDB in DIR: no server to run, for trying quipu and for tests;
+ * - `{ log }`: any LogClient you built (e.g. MemoryLogClient over a MemoryLog).
+ * `connect()` with no options is `{ embedded: './quipu-data' }`.
  */
 export type ConnectOptions =
   | { readonly log: LogClient; readonly config?: Partial<RuntimeConfig>; readonly closeLog?: boolean }
-  | { readonly servers: readonly string[]; readonly config?: Partial<RuntimeConfig> }
-  | { readonly embedded: { readonly dataDir: string }; readonly config?: Partial<RuntimeConfig> }
+  | { readonly servers: readonly string[]; readonly config?: Partial<RuntimeConfig>; readonly client?: Partial<Omit<HttpLogClientConfig, 'servers'>> }
+  | { readonly embedded: string | { readonly dataDir: string }; readonly config?: Partial<RuntimeConfig> }
 
-/** The hook for the HTTP and embedded log clients. */
-function createLogClient(options: ConnectOptions): { log: LogClient; owned: boolean } {
+export const DEFAULT_EMBEDDED_DIR = './quipu-data'
+
+/** The log client a runtime uses: made here for `servers` and `embedded`, and then owned. */
+async function createLogClient(options: ConnectOptions): Promise<{ log: LogClient; owned: boolean }> {
   if ('log' in options) return { log: options.log, owned: options.closeLog ?? false }
   if ('servers' in options) {
-    throw new ObjectError('not_implemented', 'connect({ servers }) needs the HTTP log client, which is not built yet; pass connect({ log }) with a LogClient meanwhile')
+    if (!Array.isArray(options.servers) || options.servers.length === 0) {
+      throw new ObjectError('bad_argument', 'connect({ servers }) needs at least one server URL, e.g. http://127.0.0.1:7001')
+    }
+    return { log: new HttpLogClient({ ...options.client, servers: options.servers }), owned: true }
   }
-  throw new ObjectError('not_implemented', 'connect({ embedded }) is not built yet; pass connect({ log }) with a LogClient meanwhile')
+  const dir = typeof options.embedded === 'string' ? options.embedded : options.embedded.dataDir
+  return { log: await EmbeddedLogClient.open(dir), owned: true }
 }
 
 /** Connects a runtime to a log. `rt.close()` closes the log client only if the runtime made it (or `closeLog: true`). */
-export async function connect(options: ConnectOptions): Promise<Runtime> {
-  const { log, owned } = createLogClient(options)
+export async function connect(options: ConnectOptions = { embedded: DEFAULT_EMBEDDED_DIR }): Promise<Runtime> {
+  const { log, owned } = await createLogClient(options)
   return new Runtime(log, owned, validateRuntimeConfig(options.config))
 }
 

@@ -1,9 +1,11 @@
 // Replicated objects over a real 3-replica cluster: runtimes converge to equal state
 // hashes, and histories of concurrent operations recorded while the leader is killed
 // are linearizable (checked by test/linearizability).
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { connect, type Runtime } from '../../object-runtime/index.ts'
-import { HttpLogClient } from '../../object-runtime/http-log-client.ts'
 import { Counter, QMap, Queue, Register } from '../../objects/index.ts'
 import { assertLinearizable } from '../linearizability/checker.ts'
 import { HistoryRecorder } from '../linearizability/history.ts'
@@ -25,8 +27,30 @@ import { seededRng } from '../../log-server/paxos/rng.ts'
 import { ProcessCluster, sleep } from './harness.ts'
 
 async function runtimes(c: ProcessCluster, n: number, deadlineMs = 10_000): Promise<Runtime[]> {
-  return Promise.all(Array.from({ length: n }, () => connect({ log: new HttpLogClient({ servers: c.urls, deadlineMs }), closeLog: true })))
+  return Promise.all(Array.from({ length: n }, () => connect({ servers: c.urls, client: { deadlineMs } })))
 }
+
+describe('embedded mode', () => {
+  it('connect({ embedded: DIR }) runs a log in this process; a second runtime on the same directory later sees the state', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'quipu-embedded-rt-'))
+    try {
+      const rt = await connect({ embedded: dir })
+      const scores = rt.open(QMap<string, number>(), 'scores')
+      await scores.set('ann', 3)
+      await scores.set('bob', 5)
+      expect(await scores.get('bob')).toBe(5)
+      const hash = scores.stateHash()
+      await rt.close()
+      const again = await connect({ embedded: { dataDir: dir } })
+      const s2 = again.open(QMap<string, number>(), 'scores')
+      expect(await s2.get('ann')).toBe(3)
+      expect(s2.stateHash()).toBe(hash)
+      await again.close()
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})
 
 describe('objects over a real cluster', () => {
   it('three runtimes doing concurrent random operations converge to equal state hashes', async () => {

@@ -27,6 +27,7 @@
 // `rt.open(QMap<string, User>, 'users')` or `rt.open(QMap<string, User>(), 'users')`.
 
 import { ObjectError } from './errors.ts'
+import type { ObjectPoisonedError } from './errors.ts'
 
 /** A key that an op reads or writes, for conflict detection in future transactions. */
 export type ConflictKey = string | number
@@ -185,7 +186,7 @@ export interface ObjectMeta {
   /** Brings the object up to the log's tail (a linearizable sync). */
   sync(): Promise<void>
   /** Set once the object is poisoned; every call then rejects with it. */
-  readonly poisoned: Error | undefined
+  readonly poisoned: ObjectPoisonedError | undefined
 }
 
 export type ObjectHandle<D> =

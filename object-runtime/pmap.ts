@@ -1,8 +1,10 @@
 // PMap: a persistent hash map (a CHAMP trie: Steindorfer & Vinju, OOPSLA 2015) for
 // string and number keys, built for replicated state:
 //
-// - Compact: keys and values sit inline in the node arrays (no object per entry), about
-//   half the memory of an immutable.js Map (see README.md for measured figures).
+// - Compact: keys and values sit inline in the node arrays (no object per entry), and a
+//   node is one array (header slots, then entries, then children): about half the
+//   memory of an immutable.js Map, and one pointer hop per level fewer than a node object
+//   holding an array (see README.md for measured figures).
 // - Transient editing: `asMutable()` (O(1)) gives a copy that `set`/`delete` change in
 //   place, copying a node only the first time it is touched; `asImmutable()` (O(1))
 //   seals it. This is what lets the runtime apply a whole batch of ops cheaply while
@@ -11,33 +13,23 @@
 //   keys, not on the history of inserts and deletes — two clients (or a client restored
 //   from a checkpoint) iterate the same map in the same order.
 // - Deterministic hashing (no per-process seed). Keys compare with ===, NaN equal to
-//   itself; 1 and '1' are different keys.
+//   itself, -0 stored as 0; 1 and '1' are different keys.
 
 export type PMapKey = string | number
 
 /** Identity of one transient editing session. */
 class Owner {}
 
-class BNode {
-  constructor(
-    public datamap: number,
-    public nodemap: number,
-    /** [k0, v0, k1, v1, ..., child0, child1, ...], entries and children in bit order. */
-    public arr: unknown[],
-    public owner: Owner | null,
-  ) {}
-}
-
-class CNode {
-  constructor(
-    public hash: number,
-    /** [k0, v0, k1, v1, ...]: keys whose 32-bit hashes are all equal. */
-    public arr: unknown[],
-    public owner: Owner | null,
-  ) {}
-}
-
-type TrieNode = BNode | CNode
+// Node layout, one array per node:
+//   bitmap node:    [datamap, nodemap, owner, k0, v0, k1, v1, ..., child0, child1, ...]
+//   collision node: [hash,    0,       owner, k0, v0, ...]   (only below the last level)
+// Bitmaps are stored as signed 32-bit integers (always small integers for V8). Entries
+// and children are in bit order. A node is a collision node iff it sits at shift > 30.
+type TrieNode = unknown[]
+const DATAMAP = 0
+const NODEMAP = 1
+const OWNER = 2
+const HEADER = 3
 
 const BITS = 5
 const MASK = 31
@@ -76,6 +68,19 @@ function popcount(x: number): number {
   return (((x + (x >>> 4)) & 0x0f0f0f0f) * 0x01010101) >>> 24
 }
 
+/** A total order on keys, for the entries of collision nodes: numbers (NaN last) before strings. */
+function compareKeys(a: unknown, b: unknown): number {
+  if (typeof a !== typeof b) return typeof a === 'number' ? -1 : 1
+  if (typeof a === 'number') {
+    const x = a
+    const y = b as number
+    if (x !== x) return y !== y ? 0 : 1
+    if (y !== y) return -1
+    return x < y ? -1 : x > y ? 1 : 0
+  }
+  return (a as string) < (b as string) ? -1 : (a as string) > (b as string) ? 1 : 0
+}
+
 /** Inserts two slots at `at` (in place). Faster than splice for the short arrays of trie nodes. */
 function insertPair(arr: unknown[], at: number, a: unknown, b: unknown): void {
   const n = arr.length
@@ -96,155 +101,137 @@ function removePair(arr: unknown[], at: number): void {
 /** Scratch result flags of one update (single-threaded: reset before each use). */
 const change = { added: false, removed: false, changed: false }
 
-function editable(node: BNode, owner: Owner | null): BNode {
-  return owner !== null && node.owner === owner ? node : new BNode(node.datamap, node.nodemap, node.arr.slice(), owner)
-}
-
-function editableC(node: CNode, owner: Owner | null): CNode {
-  return owner !== null && node.owner === owner ? node : new CNode(node.hash, node.arr.slice(), owner)
-}
-
-/** A total order on keys, for the entries of collision nodes: numbers (NaN last) before strings. */
-function compareKeys(a: unknown, b: unknown): number {
-  if (typeof a !== typeof b) return typeof a === 'number' ? -1 : 1
-  if (typeof a === 'number') {
-    const x = a
-    const y = b as number
-    if (x !== x) return y !== y ? 0 : 1
-    if (y !== y) return -1
-    return x < y ? -1 : x > y ? 1 : 0
-  }
-  return (a as string) < (b as string) ? -1 : (a as string) > (b as string) ? 1 : 0
+/** The node itself if this session owns it, else a copy this session owns. */
+function editable(node: TrieNode, owner: Owner | null): TrieNode {
+  if (owner !== null && node[OWNER] === owner) return node
+  const copy = node.slice()
+  copy[OWNER] = owner
+  return copy
 }
 
 /** A node holding two entries whose hashes first differ at or below `shift`. */
 function mergeTwo(shift: number, h1: number, k1: unknown, v1: unknown, h2: number, k2: unknown, v2: unknown, owner: Owner | null): TrieNode {
-  if (shift > MAX_SHIFT) return new CNode(h1, compareKeys(k1, k2) < 0 ? [k1, v1, k2, v2] : [k2, v2, k1, v1], owner)
+  if (shift > MAX_SHIFT) return compareKeys(k1, k2) < 0 ? [h1, 0, owner, k1, v1, k2, v2] : [h1, 0, owner, k2, v2, k1, v1]
   const f1 = (h1 >>> shift) & MASK
   const f2 = (h2 >>> shift) & MASK
-  if (f1 !== f2) {
-    const arr = f1 < f2 ? [k1, v1, k2, v2] : [k2, v2, k1, v1]
-    return new BNode((1 << f1) | (1 << f2), 0, arr, owner)
-  }
-  return new BNode(0, 1 << f1, [mergeTwo(shift + BITS, h1, k1, v1, h2, k2, v2, owner)], owner)
+  if (f1 !== f2) return f1 < f2 ? [((1 << f1) | (1 << f2)) | 0, 0, owner, k1, v1, k2, v2] : [((1 << f1) | (1 << f2)) | 0, 0, owner, k2, v2, k1, v1]
+  return [0, (1 << f1) | 0, owner, mergeTwo(shift + BITS, h1, k1, v1, h2, k2, v2, owner)]
 }
 
-function setInCollision(node: CNode, key: unknown, value: unknown, owner: Owner | null): CNode {
-  const arr = node.arr
-  for (let i = 0; i < arr.length; i += 2) {
-    if (keyEquals(arr[i], key)) {
-      if (Object.is(arr[i + 1], value)) return node
+function setInCollision(node: TrieNode, key: unknown, value: unknown, owner: Owner | null): TrieNode {
+  for (let i = HEADER; i < node.length; i += 2) {
+    if (keyEquals(node[i], key)) {
+      if (Object.is(node[i + 1], value)) return node
       change.changed = true
-      const n = editableC(node, owner)
-      n.arr[i + 1] = value
+      const n = editable(node, owner)
+      n[i + 1] = value
       return n
     }
   }
   change.added = true
-  const n = editableC(node, owner)
+  const n = editable(node, owner)
   // Kept sorted, so that the order does not depend on the order of inserts.
-  let at = 0
-  while (at < n.arr.length && compareKeys(n.arr[at], key) < 0) at += 2
-  insertPair(n.arr, at, key, value)
+  let at = HEADER
+  while (at < n.length && compareKeys(n[at], key) < 0) at += 2
+  insertPair(n, at, key, value)
   return n
 }
 
-function setIn(node: BNode, shift: number, h: number, key: unknown, value: unknown, owner: Owner | null): BNode {
+function setIn(node: TrieNode, shift: number, h: number, key: unknown, value: unknown, owner: Owner | null): TrieNode {
   const bit = 1 << ((h >>> shift) & MASK)
-  const datamap = node.datamap
+  const datamap = node[DATAMAP] as number
   if ((datamap & bit) !== 0) {
-    const i = 2 * popcount(datamap & (bit - 1))
-    const k = node.arr[i]
+    const i = HEADER + 2 * popcount(datamap & (bit - 1))
+    const k = node[i]
     if (k === key || (k !== k && key !== key)) {
-      if (Object.is(node.arr[i + 1], value)) return node
+      if (Object.is(node[i + 1], value)) return node
       change.changed = true
       const n = editable(node, owner)
-      n.arr[i + 1] = value
+      n[i + 1] = value
       return n
     }
     // Two keys share this slot: push both one level down.
     change.added = true
-    const sub = mergeTwo(shift + BITS, hashKey(k as PMapKey), k, node.arr[i + 1], h, key, value, owner)
-    const old = node.arr
-    const dataLen = 2 * popcount(datamap)
-    const nodeAt = dataLen - 2 + popcount(node.nodemap & (bit - 1))
-    const arr: unknown[] = []
-    for (let x = 0; x < i; x++) arr.push(old[x])
-    for (let x = i + 2; x < dataLen; x++) arr.push(old[x])
-    for (let x = dataLen; x < dataLen + (nodeAt - (dataLen - 2)); x++) arr.push(old[x])
-    arr.push(sub)
-    for (let x = dataLen + (nodeAt - (dataLen - 2)); x < old.length; x++) arr.push(old[x])
-    if (owner !== null && node.owner === owner) {
-      node.arr = arr
-      node.datamap = datamap ^ bit
-      node.nodemap |= bit
-      return node
-    }
-    return new BNode(datamap ^ bit, node.nodemap | bit, arr, owner)
+    const nodemap = node[NODEMAP] as number
+    const sub = mergeTwo(shift + BITS, hashKey(k as PMapKey), k, node[i + 1], h, key, value, owner)
+    const dataEnd = HEADER + 2 * popcount(datamap)
+    const childAt = dataEnd + popcount(nodemap & (bit - 1)) // among the old children
+    const out: unknown[] = [(datamap ^ bit) | 0, (nodemap | bit) | 0, owner]
+    for (let x = HEADER; x < i; x++) out.push(node[x])
+    for (let x = i + 2; x < childAt; x++) out.push(node[x])
+    out.push(sub)
+    for (let x = childAt; x < node.length; x++) out.push(node[x])
+    return out
   }
-  if ((node.nodemap & bit) !== 0) {
-    const j = 2 * popcount(datamap) + popcount(node.nodemap & (bit - 1))
-    const child = node.arr[j]
-    const updated = shift + BITS > MAX_SHIFT ? setInCollision(child as CNode, key, value, owner) : setIn(child as BNode, shift + BITS, h, key, value, owner)
+  const nodemap = node[NODEMAP] as number
+  if ((nodemap & bit) !== 0) {
+    const j = HEADER + 2 * popcount(datamap) + popcount(nodemap & (bit - 1))
+    const child = node[j] as TrieNode
+    const updated = shift + BITS > MAX_SHIFT ? setInCollision(child, key, value, owner) : setIn(child, shift + BITS, h, key, value, owner)
     if (updated === child) return node
     const n = editable(node, owner)
-    n.arr[j] = updated
+    n[j] = updated
     return n
   }
   change.added = true
   const n = editable(node, owner)
-  insertPair(n.arr, 2 * popcount(datamap & (bit - 1)), key, value)
-  n.datamap = datamap | bit
+  insertPair(n, HEADER + 2 * popcount(datamap & (bit - 1)), key, value)
+  n[DATAMAP] = (datamap | bit) | 0
   return n
 }
 
-/** A node that, after a delete, holds a single entry and no children: its parent takes the entry in. */
-function singleEntry(node: TrieNode): boolean {
-  return node instanceof CNode ? node.arr.length === 2 : node.nodemap === 0 && node.arr.length === 2
+/** A sub-trie left with a single entry and no children: its parent takes the entry in. */
+function singleEntry(node: TrieNode, collision: boolean): boolean {
+  return node.length === HEADER + 2 && (collision || node[NODEMAP] === 0)
 }
 
 function deleteIn(node: TrieNode, shift: number, h: number, key: unknown, owner: Owner | null): TrieNode {
-  if (node instanceof CNode) {
-    for (let i = 0; i < node.arr.length; i += 2) {
-      if (keyEquals(node.arr[i], key)) {
+  if (shift > MAX_SHIFT) {
+    for (let i = HEADER; i < node.length; i += 2) {
+      if (keyEquals(node[i], key)) {
         change.removed = true
-        const n = editableC(node, owner)
-        removePair(n.arr, i)
+        const n = editable(node, owner)
+        removePair(n, i)
         return n
       }
     }
     return node
   }
   const bit = 1 << ((h >>> shift) & MASK)
-  if ((node.datamap & bit) !== 0) {
-    const i = 2 * popcount(node.datamap & (bit - 1))
-    if (!keyEquals(node.arr[i], key)) return node
+  const datamap = node[DATAMAP] as number
+  if ((datamap & bit) !== 0) {
+    const i = HEADER + 2 * popcount(datamap & (bit - 1))
+    if (!keyEquals(node[i], key)) return node
     change.removed = true
     const n = editable(node, owner)
-    removePair(n.arr, i)
-    n.datamap ^= bit
+    removePair(n, i)
+    n[DATAMAP] = (datamap ^ bit) | 0
     return n
   }
-  if ((node.nodemap & bit) !== 0) {
-    const j = 2 * popcount(node.datamap) + popcount(node.nodemap & (bit - 1))
-    const child = node.arr[j] as TrieNode
+  const nodemap = node[NODEMAP] as number
+  if ((nodemap & bit) !== 0) {
+    const j = HEADER + 2 * popcount(datamap) + popcount(nodemap & (bit - 1))
+    const child = node[j] as TrieNode
     const updated = deleteIn(child, shift + BITS, h, key, owner)
     if (!change.removed) return node
+    const inline = singleEntry(updated, shift + BITS > MAX_SHIFT)
     // (A child edited in place comes back as itself, and may still need inlining.)
-    if (updated === child && !singleEntry(updated)) return node
-    const n = editable(node, owner)
-    if (singleEntry(updated)) {
-      // Canonical form: a sub-trie of one entry is stored as an entry of its parent.
-      const k = updated.arr[0]
-      const v = updated.arr[1]
-      n.arr.splice(j, 1)
-      n.nodemap ^= bit
-      n.arr.splice(2 * popcount(n.datamap & (bit - 1)), 0, k, v)
-      n.datamap |= bit
-    } else {
-      n.arr[j] = updated
+    if (updated === child && !inline) return node
+    if (!inline) {
+      const n = editable(node, owner)
+      n[j] = updated
+      return n
     }
-    return n
+    // Canonical form: a sub-trie of one entry is stored as an entry of its parent.
+    const k = updated[HEADER]
+    const v = updated[HEADER + 1]
+    const dataAt = HEADER + 2 * popcount(datamap & (bit - 1))
+    const out: unknown[] = [(datamap | bit) | 0, (nodemap ^ bit) | 0, owner]
+    for (let x = HEADER; x < dataAt; x++) out.push(node[x])
+    out.push(k, v)
+    for (let x = dataAt; x < j; x++) out.push(node[x])
+    for (let x = j + 1; x < node.length; x++) out.push(node[x])
+    return out
   }
   return node
 }
@@ -252,55 +239,54 @@ function deleteIn(node: TrieNode, shift: number, h: number, key: unknown, owner:
 /** Returned by lookup() for a missing key (undefined is a legal value). */
 const NOT_FOUND: unique symbol = Symbol('not found')
 
-function lookup(root: BNode, h: number, key: unknown): unknown {
-  let node: TrieNode = root
-  let shift = 0
-  for (;;) {
-    if (node instanceof CNode) {
-      for (let i = 0; i < node.arr.length; i += 2) if (keyEquals(node.arr[i], key)) return node.arr[i + 1]
-      return NOT_FOUND
-    }
+function lookup(root: TrieNode, h: number, key: unknown): unknown {
+  let node = root
+  for (let shift = 0; shift <= MAX_SHIFT; shift += BITS) {
     const bit = 1 << ((h >>> shift) & MASK)
-    if ((node.datamap & bit) !== 0) {
-      const i = 2 * popcount(node.datamap & (bit - 1))
-      return keyEquals(node.arr[i], key) ? node.arr[i + 1] : NOT_FOUND
+    const datamap = node[DATAMAP] as number
+    if ((datamap & bit) !== 0) {
+      const i = HEADER + 2 * popcount(datamap & (bit - 1))
+      const k = node[i]
+      return k === key || (k !== k && key !== key) ? node[i + 1] : NOT_FOUND
     }
-    if ((node.nodemap & bit) === 0) return NOT_FOUND
-    node = node.arr[2 * popcount(node.datamap) + popcount(node.nodemap & (bit - 1))] as TrieNode
-    shift += BITS
+    const nodemap = node[NODEMAP] as number
+    if ((nodemap & bit) === 0) return NOT_FOUND
+    node = node[HEADER + 2 * popcount(datamap) + popcount(nodemap & (bit - 1))] as TrieNode
   }
+  for (let i = HEADER; i < node.length; i += 2) if (keyEquals(node[i], key)) return node[i + 1]
+  return NOT_FOUND
 }
 
-function forEachIn(node: TrieNode, fn: (value: unknown, key: unknown) => void): void {
-  if (node instanceof CNode) {
-    for (let i = 0; i < node.arr.length; i += 2) fn(node.arr[i + 1], node.arr[i])
+function forEachIn(node: TrieNode, shift: number, fn: (value: unknown, key: unknown) => void): void {
+  if (shift > MAX_SHIFT) {
+    for (let i = HEADER; i < node.length; i += 2) fn(node[i + 1], node[i])
     return
   }
-  const dataLen = 2 * popcount(node.datamap)
-  for (let i = 0; i < dataLen; i += 2) fn(node.arr[i + 1], node.arr[i])
-  for (let j = dataLen; j < node.arr.length; j++) forEachIn(node.arr[j] as TrieNode, fn)
+  const dataEnd = HEADER + 2 * popcount(node[DATAMAP] as number)
+  for (let i = HEADER; i < dataEnd; i += 2) fn(node[i + 1], node[i])
+  for (let j = dataEnd; j < node.length; j++) forEachIn(node[j] as TrieNode, shift + BITS, fn)
 }
 
-function* entriesIn(node: TrieNode): Generator<[unknown, unknown]> {
-  if (node instanceof CNode) {
-    for (let i = 0; i < node.arr.length; i += 2) yield [node.arr[i], node.arr[i + 1]]
+function* entriesIn(node: TrieNode, shift: number): Generator<[unknown, unknown]> {
+  if (shift > MAX_SHIFT) {
+    for (let i = HEADER; i < node.length; i += 2) yield [node[i], node[i + 1]]
     return
   }
-  const dataLen = 2 * popcount(node.datamap)
-  for (let i = 0; i < dataLen; i += 2) yield [node.arr[i], node.arr[i + 1]]
-  for (let j = dataLen; j < node.arr.length; j++) yield* entriesIn(node.arr[j] as TrieNode)
+  const dataEnd = HEADER + 2 * popcount(node[DATAMAP] as number)
+  for (let i = HEADER; i < dataEnd; i += 2) yield [node[i], node[i + 1]]
+  for (let j = dataEnd; j < node.length; j++) yield* entriesIn(node[j] as TrieNode, shift + BITS)
 }
 
-const EMPTY_ROOT = new BNode(0, 0, [], null)
+const EMPTY_ROOT: TrieNode = Object.freeze([0, 0, null]) as unknown as TrieNode
 
 export class PMap<K extends PMapKey, V> implements Iterable<[K, V]> {
-  private root: BNode
+  private root: TrieNode
   private count: number
   /** Non-null while transient: nodes with this owner may be changed in place. */
   private owner: Owner | null
   private altered = false
 
-  private constructor(root: BNode, count: number, owner: Owner | null) {
+  private constructor(root: TrieNode, count: number, owner: Owner | null) {
     this.root = root
     this.count = count
     this.owner = owner
@@ -349,8 +335,8 @@ export class PMap<K extends PMapKey, V> implements Iterable<[K, V]> {
   /** Persistent: a new map without `key`. Transient: removes it from this map. */
   delete(key: K): PMap<K, V> {
     change.removed = false
-    // The root is always a BNode: deleteIn only inlines children into their parent.
-    const newRoot = deleteIn(this.root, 0, hashKey(key), key, this.owner) as BNode
+    // The root itself is never inlined: deleteIn only inlines children into their parent.
+    const newRoot = deleteIn(this.root, 0, hashKey(key), key, this.owner)
     if (!change.removed) return this
     if (this.owner !== null) {
       this.root = newRoot
@@ -392,7 +378,7 @@ export class PMap<K extends PMapKey, V> implements Iterable<[K, V]> {
   }
 
   forEach(fn: (value: V, key: K) => void): void {
-    forEachIn(this.root, fn as (value: unknown, key: unknown) => void)
+    forEachIn(this.root, 0, fn as (value: unknown, key: unknown) => void)
   }
 
   keys(): K[] {
@@ -414,7 +400,7 @@ export class PMap<K extends PMapKey, V> implements Iterable<[K, V]> {
   }
 
   [Symbol.iterator](): Iterator<[K, V]> {
-    return entriesIn(this.root) as Iterator<[K, V]>
+    return entriesIn(this.root, 0) as Iterator<[K, V]>
   }
 }
 

@@ -11,7 +11,7 @@ import { spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { produce, enableMapSet } from 'immer'
 import { Map as ImmutableMap } from 'immutable'
-import { MemoryLog, MemoryLogClient, connect, decodeRecord, encodeOp, streamOf } from '../index.ts'
+import { MemoryLog, MemoryLogClient, PMap, connect, decodeRecord, encodeOp, streamOf } from '../index.ts'
 import { LogError } from '../index.ts'
 import type { AppendEntry, EntriesListener, LogClient, LogEntry, ReadRange, ReadResult, Subscription, TailResult } from '../index.ts'
 import { ObjectCore } from '../object-core.ts'
@@ -163,6 +163,17 @@ const sections: Record<string, () => Promise<void> | void> = {
       pm = pm.set(keyOf((i * 7919) % N), i)
     })
     report(`immutable.Map.set alone (${fmt(N)} keys, random existing keys)`, `${fmt(alone)} µs/op CPU (${wall()})`)
+    let pmap = PMap.from(Array.from({ length: N }, (_, i) => [keyOf(i), i] as const))
+    heap()
+    const palone = time(100_000, (i) => {
+      pmap = pmap.set(keyOf((i * 7919) % N), i)
+    })
+    report(`PMap.set alone, persistent (${fmt(N)} keys, random existing keys)`, `${fmt(palone)} µs/op CPU (${wall()})`)
+    let ptrans = pmap.asMutable()
+    const ptransient = time(100_000, (i) => {
+      ptrans = ptrans.set(keyOf((i * 7919) % N), -i)
+    })
+    report(`PMap.set alone, transient (${fmt(N)} keys, random existing keys)`, `${fmt(ptransient)} µs/op CPU (${wall()})`)
   },
 
   apply() {
@@ -184,6 +195,7 @@ const sections: Record<string, () => Promise<void> | void> = {
       pos += 1000
       core.snapshot()
     }) / 1000
+    lastWallUs /= 1000
     report(`QMap of ${fmt(N)} keys: batches of 1,000, snapshot after each batch`, `${fmt(batched)} µs/op CPU (${wall()})`)
 
     const sm = buildCore(SortedMap<number, number>(), 's', N, (i) => encodeOp({ type: 'SortedMap', version: 1, mutator: 'set', args: [i, i] }))
@@ -255,7 +267,7 @@ const sections: Record<string, () => Promise<void> | void> = {
     core.snapshot()
     const qBytes = heap() - base2
     report(`memory: plain JS Map, ${fmt(N)} string keys → ints`, `${fmt(jsBytes / 1048576, 1)} MiB (${fmt(jsBytes / N, 0)} B/key)`)
-    report(`memory: QMap state, ${fmt(N)} keys (immutable.Map built by the apply path)`, `${fmt(qBytes / 1048576, 1)} MiB (${fmt(qBytes / N, 0)} B/key) = ${fmt(qBytes / jsBytes, 2)}× the JS Map`)
+    report(`memory: QMap state, ${fmt(N)} keys (a PMap built by the apply path)`, `${fmt(qBytes / 1048576, 1)} MiB (${fmt(qBytes / N, 0)} B/key) = ${fmt(qBytes / jsBytes, 2)}× the JS Map`)
     if (core.version !== N - 1) throw new Error('unreachable')
     core = null
   },

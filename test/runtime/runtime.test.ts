@@ -279,7 +279,7 @@ describe('runtime basics', () => {
   test('a followed object whose history is trimmed past what it needs fails alone', async () => {
     const log = new MemoryLog()
     const writer = await connect({ log: new MemoryLogClient(log), closeLog: true })
-    const reader = await connect({ log: laggingPushes(new MemoryLogClient(log), 300), closeLog: true, config: { followGraceMs: 1 } })
+    const reader = await connect({ log: laggingPushes(new MemoryLogClient(log), 1000), closeLog: true, config: { followGraceMs: 1 } })
     const [wa, wb] = [writer.open(Counter, 'a'), writer.open(Counter, 'b')]
     const [ra, rb] = [reader.open(Counter, 'a'), reader.open(Counter, 'b')]
     expect(await ra.get()).toBe(0)
@@ -298,9 +298,9 @@ describe('consistency', () => {
   test('a linearizable read sees a write another runtime completed before the read started', async () => {
     const log = new MemoryLog()
     const writer = await connect({ log: new MemoryLogClient(log), closeLog: true })
-    // The reader's pushes lag 200 ms: only the tail check can make it see the write.
+    // The reader's pushes lag 1 s: only the tail check can make it see the write.
     const readerClient = new MemoryLogClient(log)
-    const reader = await connect({ log: laggingPushes(readerClient, 200), closeLog: true, config: { followGraceMs: 1 } })
+    const reader = await connect({ log: laggingPushes(readerClient, 1000), closeLog: true, config: { followGraceMs: 1 } })
     const w = writer.open(QMap<string, number>, 'm')
     const r = reader.open(QMap<string, number>, 'm')
     expect(await r.get('k')).toBeUndefined()
@@ -330,18 +330,45 @@ describe('consistency', () => {
   })
 
   test('concurrent linearizable reads share tail checks: at most one in flight plus one queued', async () => {
-    const c = await cluster(1, { client: { latencyMs: 5 } })
-    const m = c.runtimes[0]!.open(QMap<string, number>, 'm')
-    await m.set('a', 1)
-    const client = c.clients[0]!
-    const before = client.calls.tail
-    const first = Array.from({ length: 30 }, () => m.get('a'))
-    await tick(1)
+    // Tail requests wait at a gate the test opens, so "in flight" is under the test's control.
+    const log = new MemoryLog()
+    const inner = new MemoryLogClient(log)
+    const gates: Array<() => void> = []
+    let tailCalls = 0
+    const gated: LogClient = {
+      append: (e) => inner.append(e),
+      read: (r) => inner.read(r),
+      readStream: (s, r) => inner.readStream(s, r),
+      trim: (s, b) => inner.trim(s, b),
+      subscribe: (st, f, on, err) => inner.subscribe(st, f, on, err),
+      close: () => inner.close(),
+      tail: async (s) => {
+        tailCalls++
+        await new Promise<void>((resolve) => gates.push(resolve))
+        return inner.tail(s)
+      },
+    }
+    const rt = await connect({ log: gated, closeLog: true })
+    const writer = await connect({ log: new MemoryLogClient(log), closeLog: true })
+    const m = rt.open(QMap<string, number>, 'm')
+    const first = Array.from({ length: 30 }, () => m.get('a')) // one request sent, held at the gate
+    await tick()
+    expect(tailCalls).toBe(1)
+    // A write completes now; readers arriving after it must not be served by the request in flight.
+    await writer.open(QMap<string, number>, 'm').set('a', 1)
     const second = Array.from({ length: 30 }, () => m.get('a'))
-    const values = await Promise.all([...first, ...second])
-    expect(values.every((v) => v === 1)).toBe(true)
-    expect(client.calls.tail - before).toBeLessThanOrEqual(2)
-    await c.close()
+    await tick()
+    expect(tailCalls).toBe(1) // the late readers wait in one queued request
+    gates.shift()!()
+    await tick()
+    expect(tailCalls).toBe(2) // the queued one goes out when the first returns
+    gates.shift()!()
+    const [early, late] = [await Promise.all(first), await Promise.all(second)]
+    expect(late.every((v) => v === 1)).toBe(true)
+    expect(early.every((v) => v === undefined || v === 1)).toBe(true)
+    expect(tailCalls).toBe(2)
+    await rt.close()
+    await writer.close()
   })
 
   test('following by subscription: syncs after a write find nothing to read', async () => {

@@ -9,7 +9,7 @@ export const OBJECT_ERROR_CODES = Object.freeze({
   type_mismatch: 'An object name was opened with two different definitions in one runtime.',
   nondeterministic: 'A mutator called a source of non-determinism (Date.now, Math.random, ...) in development mode.',
   runtime_closed: 'The runtime has been closed.',
-  not_implemented: 'The feature is declared but not built yet (connect({ servers }), embedded mode).',
+  not_implemented: 'The feature is declared but not built yet.',
 } as const)
 
 export type ObjectErrorCode = keyof typeof OBJECT_ERROR_CODES

@@ -1,7 +1,7 @@
 // Persistent (structurally shared) containers the runtime knows how to handle: PMap (ours),
-// immutable.js collections and sorted-btree's BTree. Both are class instances, which immer neither
-// drafts nor freezes, so they can sit inside a drafted root without being copied; and
-// both can be the whole state root, in which case playback skips immer (state.ts).
+// immutable.js collections and sorted-btree's BTree. All are class instances, which immer
+// neither drafts nor freezes, so they can sit inside a drafted root without being copied;
+// and each can be the whole state root, in which case playback skips immer (object-core.ts).
 
 import { createRequire } from 'node:module'
 import { isImmutable } from 'immutable'

@@ -43,6 +43,14 @@ export interface CoreConfig {
   /** Read-index requests waiting for a confirmation round, at most. */
   readonly readQueueMax: number
   /**
+   * Conflict keys whose last write the leader remembers for conditional appends; the
+   * least recently written is evicted past it and raises the watermark (reads of keys
+   * not remembered, at versions below the watermark, conservatively conflict).
+   */
+  readonly conflictKeysMax: number
+  /** Reads in one conditional append, at most. */
+  readonly conditionReadsMax: number
+  /**
    * A leader sends its accept requests before its own accept is durable, and counts
    * its own vote only when the driver reports the write persisted (core.persisted):
    * the leader's fsync then overlaps the followers' instead of preceding them.
@@ -69,6 +77,8 @@ export const DEFAULT_CORE_CONFIG: Omit<CoreConfig, 'id' | 'replicas'> = Object.f
   sessionWindow: 64,
   joinRetryTicks: 5,
   readQueueMax: 100_000,
+  conflictKeysMax: 200_000,
+  conditionReadsMax: 1_000,
 })
 
 export class ConfigError extends Error {

@@ -33,6 +33,7 @@ import {
   type AppliedState,
   type Ballot,
   type ChosenRecord,
+  type ConflictInfo,
   type CoreStatus,
   type Message,
   type Op,
@@ -76,9 +77,13 @@ interface QueuedOp {
   readonly op: Op
   readonly entries: number
   readonly bytes: number
+  /** Conflict keys (stream + NUL + key) this op writes, counted in pendingWrites until applied. */
+  readonly keys: readonly string[]
 }
 
 interface InflightSlot {
+  /** Conflict keys its ops write, released from pendingWrites when the slot is applied. */
+  readonly keys: readonly string[]
   readonly value: SlotValue
   /** Replica -> incarnation it acked with (self included). */
   readonly acks: Map<ReplicaId, number>
@@ -117,6 +122,22 @@ function opSize(op: Op): { entries: number; bytes: number } {
     for (const s of e.streams) bytes += s.length
   }
   return { entries: op.entries.length, bytes }
+}
+
+/** Conflict keys an op writes, as stream + NUL + key, once per (stream, key). */
+function writtenKeys(op: Op): string[] {
+  if (op.kind !== 'append') return []
+  let out: string[] | null = null
+  for (const e of op.entries) {
+    if (e.keys === undefined || e.keys === null || e.keys.length === 0) continue
+    out ??= []
+    for (const st of e.streams) for (const k of e.keys) out.push(conflictKey(st, k))
+  }
+  return out === null ? [] : [...new Set(out)]
+}
+
+export function conflictKey(stream: string, key: string): string {
+  return `${stream}\u0000${key}`
 }
 
 function valueBytes(v: SlotValue): number {
@@ -747,6 +768,7 @@ export class PaxosCore {
       this.filling = false
     }
     this.fillPipeline()
+    this.maybeConflictReady()
     this.maybeStartReadRound()
   }
 
@@ -780,6 +802,12 @@ export class PaxosCore {
     }
     for (const s of this.inflight.values()) for (const r of s.requests) fail(r)
     this.inflight.clear()
+    for (const h of this.heldConditional) fail(h.requestId)
+    this.heldConditional = []
+    this.conflictReady = false
+    this.conflictTable.clear()
+    this.pendingWrites.clear()
+    this.releasing.clear()
     // Tokens of Outputs already returned stay meaningful; their slots are simply gone.
     for (let i = this.queueHead; i < this.queue.length; i++) fail(this.queue[i]!.requestId)
     this.queue = []
@@ -863,11 +891,82 @@ export class PaxosCore {
         return
       }
     }
-    if (this.queue.length - this.queueHead >= this.cfg.queueOpsMax || this.queueBytes + size.bytes > this.cfg.queueBytesMax) {
+    if (this.queue.length - this.queueHead + this.heldConditional.length >= this.cfg.queueOpsMax || this.queueBytes + size.bytes > this.cfg.queueBytesMax) {
       return fail('overloaded', `leader queue is full (${this.queue.length - this.queueHead} ops, ${this.queueBytes} bytes)`)
     }
-    this.queue.push({ requestId, op, entries: size.entries, bytes: size.bytes })
+    if (op.kind === 'append' && op.reads != null && op.reads.length > 0) {
+      if (op.reads.length > this.cfg.conditionReadsMax) return fail('bad_request', `${op.reads.length} reads exceed conditionReadsMax ${this.cfg.conditionReadsMax}`)
+      if (!this.conflictReady) {
+        // Until everything chosen before this term is applied here, the table cannot
+        // answer: hold the request (bounded like the queue).
+        this.heldConditional.push({ requestId, op })
+        return
+      }
+      const conflict = this.checkReads(op)
+      if (conflict !== null) {
+        this.out.results.push({
+          requestId,
+          ok: false,
+          code: 'conflict',
+          message: `${conflict.stream}/${conflict.key} was written ${conflict.position >= 0 ? `at position ${conflict.position}` : conflict.watermark !== undefined ? `at or before ${conflict.watermark} (not remembered)` : 'by a write not chosen yet'}, after the version read (${conflict.version})`,
+          leader: this.id,
+          conflict,
+        })
+        return
+      }
+    }
+    const keys = writtenKeys(op)
+    for (const k of keys) this.pendingWrites.set(k, (this.pendingWrites.get(k) ?? 0) + 1)
+    this.queue.push({ requestId, op, entries: size.entries, bytes: size.bytes, keys })
     this.queueBytes += size.bytes
+  }
+
+  /** The first read of `op` that a later write invalidates, or null if every read still holds. */
+  private checkReads(op: AppendOp): ConflictInfo | null {
+    for (const r of op.reads ?? []) {
+      const k = conflictKey(r.stream, r.key)
+      if ((this.pendingWrites.get(k) ?? 0) > 0) return { stream: r.stream, key: r.key, version: r.version, position: -1 }
+      const last = this.conflictTable.get(k)
+      if (last !== undefined) {
+        if (last > r.version) return { stream: r.stream, key: r.key, version: r.version, position: last }
+      } else if (r.version < this.conflictWatermark) {
+        return { stream: r.stream, key: r.key, version: r.version, position: -1, watermark: this.conflictWatermark }
+      }
+    }
+    return null
+  }
+
+  /** The leader has applied everything chosen before its term: conditional appends can be checked. */
+  private maybeConflictReady(): void {
+    if (this.role !== 'leader' || this.conflictReady || this.commitSlot < this.readyAt) return
+    this.conflictReady = true
+    this.conflictTable.clear()
+    // Writes before this point are unknown to this leader: reads older than the tail conflict.
+    this.conflictWatermark = this.nextPosition - 1
+    const held = this.heldConditional
+    this.heldConditional = []
+    for (const h of held) this.enqueue(h.requestId, h.op)
+    this.fillPipeline()
+  }
+
+  /** Record the writes of an applied append (leader only, once conflictReady). */
+  private recordWrites(op: AppendOp, first: number): void {
+    for (let j = 0; j < op.entries.length; j++) {
+      const e = op.entries[j]!
+      if (e.keys == null || e.keys.length === 0) continue
+      for (const st of e.streams) {
+        for (const key of e.keys) {
+          const k = conflictKey(st, key)
+          this.conflictTable.delete(k)
+          this.conflictTable.set(k, first + j)
+        }
+      }
+    }
+    while (this.conflictTable.size > this.cfg.conflictKeysMax) {
+      const [k, pos] = this.conflictTable.entries().next().value as [string, number]
+      this.conflictTable.delete(k)
+      if (pos > this.conflictWatermark) this.conflictWatermark = pos
+    }
   }
 
   /** Cut batches from the queue into new slots while the pipeline window has room. */
@@ -889,6 +988,7 @@ export class PaxosCore {
     while (this.inflight.size < this.cfg.inflightSlotsMax && this.queueHead < this.queue.length) {
       const ops: Op[] = []
       const requests: RequestId[] = []
+      let keys: string[] | null = null
       let entries = 0
       let bytes = 0
       while (this.queueHead < this.queue.length) {
@@ -896,6 +996,7 @@ export class PaxosCore {
         if (ops.length > 0 && (entries + q.entries > this.cfg.batchEntriesMax || bytes + q.bytes > this.cfg.batchBytesMax)) break
         ops.push(q.op)
         requests.push(q.requestId)
+        if (q.keys.length > 0) (keys ??= []).push(...q.keys)
         entries += q.entries
         bytes += q.bytes
         this.queueHead++
@@ -910,25 +1011,25 @@ export class PaxosCore {
       }
       // Take the slot number before proposing: proposing may choose and apply it.
       const slot = this.nextSlot++
-      this.proposeSlot(slot, { ts: Math.max(this.now, this.lastTs), ops }, requests)
+      this.proposeSlot(slot, { ts: Math.max(this.now, this.lastTs), ops }, requests, keys ?? [])
     }
   }
 
-  private proposeSlot(slot: number, value: SlotValue, requests: RequestId[]): void {
+  private proposeSlot(slot: number, value: SlotValue, requests: RequestId[], keys: readonly string[] = []): void {
     const b = this.ballot
     this.accepted.set(slot, { ballot: b, value })
     this.write({ kind: 'accept', slot, ballot: b, value })
     const c = this.commitSlot
     if (this.cfg.earlyAccepts) {
       // Our own vote counts once the accept is durable (persisted()); the requests go now.
-      this.inflight.set(slot, { value, acks: new Map(), requests, sentTick: this.tickCount })
+      this.inflight.set(slot, { value, acks: new Map(), requests, sentTick: this.tickCount, keys })
       this.selfAcksOpen.push({ slot, ballot: b, token: 0 })
       const before = this.out.messages.length
       this.broadcast(() => ({ type: 'accept', ballot: b, slot, value, commitSlot: c }))
       for (const m of this.out.messages.splice(before)) this.out.early.push(m)
       return
     }
-    this.inflight.set(slot, { value, acks: new Map([[this.id, this.incarnation]]), requests, sentTick: this.tickCount })
+    this.inflight.set(slot, { value, acks: new Map([[this.id, this.incarnation]]), requests, sentTick: this.tickCount, keys })
     this.broadcast(() => ({ type: 'accept', ballot: b, slot, value, commitSlot: c }))
     this.maybeChosen(slot)
   }
@@ -952,12 +1053,27 @@ export class PaxosCore {
     this.inflight.delete(slot)
     this.learnChosen(slot, s.value)
     this.waiting.set(slot, s.requests)
+    if (s.keys.length > 0) this.releasing.set(slot, s.keys)
     this.applyContiguous()
     this.fillPipeline()
   }
 
   /** Requests of slots chosen by this leader, answered when the slot is applied. */
   private readonly waiting = new Map<number, RequestId[]>()
+  /** Conflict keys of slots chosen by this leader, released when the slot is applied. */
+  private readonly releasing = new Map<number, readonly string[]>()
+
+  // Conditional appends (the leader as sequencer). Valid only while this replica leads
+  // and has applied everything chosen before its term (conflictReady).
+  private conflictReady = false
+  /** Conflict key -> position of its last write applied since conflictReady (LRU order). */
+  private readonly conflictTable = new Map<string, number>()
+  /** Writes of keys not in the table are at or below this position (-1: none). */
+  private conflictWatermark = -1
+  /** Conflict key -> writes queued or in flight at this leader (not applied yet). */
+  private readonly pendingWrites = new Map<string, number>()
+  /** Conditional appends that arrived before conflictReady. */
+  private heldConditional: { requestId: RequestId; op: Op }[] = []
 
   private maybeStartReadRound(): void {
     if (this.role !== 'leader' || this.readRound !== null || this.readQueue.length === 0) return
@@ -1156,6 +1272,7 @@ export class PaxosCore {
         this.recoveryProgressTick = this.tickCount
         this.continueRecovery()
       }
+      this.maybeConflictReady()
       this.maybeStartReadRound()
     }
   }
@@ -1184,6 +1301,7 @@ export class PaxosCore {
       // Absent exactly-once ids may arrive as null from the wire: both mean "none".
       if (op.clientId == null || op.seq == null) {
         outcomes[i] = NEW
+        if (this.conflictReady) this.recordWrites(op, next)
         next += op.entries.length
         continue
       }
@@ -1195,6 +1313,7 @@ export class PaxosCore {
       outcomes[i] = NEW
       this.recordSession(op.clientId, op.seq, next, op.entries.length, slot)
       touched.add(op.clientId)
+      if (this.conflictReady) this.recordWrites(op, next)
       next += op.entries.length
     }
     const sessionUpdates: SessionUpdate[] = []
@@ -1224,6 +1343,15 @@ export class PaxosCore {
     this.recent.delete(slot - this.cfg.recentChosenMax)
     this.write({ kind: 'chosen', record, sessions: sessionUpdates, trims: trimUpdates })
     this.out.chosen.push(record)
+    const release = this.releasing.get(slot)
+    if (release !== undefined) {
+      this.releasing.delete(slot)
+      for (const k of release) {
+        const c = (this.pendingWrites.get(k) ?? 0) - 1
+        if (c > 0) this.pendingWrites.set(k, c)
+        else this.pendingWrites.delete(k)
+      }
+    }
     const requests = this.waiting.get(slot)
     if (requests !== undefined) {
       this.waiting.delete(slot)

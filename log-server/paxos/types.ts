@@ -30,6 +30,19 @@ export function ballotString(b: Ballot): string {
 export interface Entry {
   readonly streams: readonly string[]
   readonly data: Uint8Array
+  /**
+   * Conflict keys this entry writes, on each of its streams (e.g. a map key). Only the
+   * leader's conflict check reads them (conditional appends, i.e. transactions).
+   */
+  readonly keys?: readonly string[]
+}
+
+/** A read a conditional append depends on: `key` of `stream` as of log position `version`. */
+export interface ReadDependency {
+  readonly stream: string
+  readonly key: string
+  /** The reader had applied the stream up to and including this position (-1: nothing). */
+  readonly version: number
 }
 
 /**
@@ -42,6 +55,12 @@ export interface AppendOp {
   readonly clientId?: string
   readonly seq?: number
   readonly entries: readonly Entry[]
+  /**
+   * Conditional append: sequenced only if no key read here was written after the
+   * version read; otherwise refused with `conflict` and never enters the log. Checked
+   * by the leader (the sequencer) before proposing.
+   */
+  readonly reads?: readonly ReadDependency[]
 }
 
 /** Raise a stream's trim point (replicated so that every replica agrees). */
@@ -228,9 +247,24 @@ export type RequestId = number
 
 export type ProposalResult =
   | { readonly requestId: RequestId; readonly ok: true; readonly outcome: Outcome; readonly firstPosition: number; readonly count: number; readonly slot: number; readonly ts: number }
-  | { readonly requestId: RequestId; readonly ok: false; readonly code: ProposalErrorCode; readonly message: string; readonly leader: ReplicaId | null }
+  | { readonly requestId: RequestId; readonly ok: false; readonly code: ProposalErrorCode; readonly message: string; readonly leader: ReplicaId | null; readonly conflict?: ConflictInfo }
 
-export type ProposalErrorCode = 'not_leader' | 'too_large' | 'overloaded' | 'sequence_too_old' | 'bad_request'
+export type ProposalErrorCode = 'not_leader' | 'too_large' | 'overloaded' | 'sequence_too_old' | 'bad_request' | 'conflict'
+
+/** Why a conditional append was refused: the first read key found written after its version. */
+export interface ConflictInfo {
+  readonly stream: string
+  readonly key: string
+  /** The read's version. */
+  readonly version: number
+  /**
+   * Position of the conflicting write; -1 when it is not chosen yet (queued or in
+   * flight), or when the key is not in the bounded table and `version` is below the
+   * watermark (then `watermark` says so).
+   */
+  readonly position: number
+  readonly watermark?: number
+}
 
 export type ReadIndexResult =
   | { readonly requestId: RequestId; readonly ok: true; readonly tail: number; readonly commitSlot: number }

@@ -1,4 +1,5 @@
 // The core unit tests with earlyAccepts on (what production replicas run).
-import { coreSuite } from './core-suite.ts'
+import { coreSuite, conditionalSuite } from './core-suite.ts'
 
 coreSuite(true)
+conditionalSuite(true)

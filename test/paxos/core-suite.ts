@@ -154,3 +154,86 @@ export function coreSuite(early: boolean): void {
     })
   })
 }
+
+export function conditionalSuite(early: boolean): void {
+  const mk = (n = 3): BaseCluster => new BaseCluster(n, 1, { earlyAccepts: early })
+  const enc = (s: string): Uint8Array => new TextEncoder().encode(s)
+  const write = (stream: string, key: string, clientId?: string, seq?: number) => ({
+    kind: 'append' as const,
+    clientId,
+    seq,
+    entries: [{ streams: [stream], data: enc(`${stream}/${key}`), keys: [key] }],
+  })
+  const cond = (reads: { stream: string; key: string; version: number }[], writes: [string, string][], clientId?: string, seq?: number) => ({
+    kind: 'append' as const,
+    clientId,
+    seq,
+    reads,
+    entries: [{ streams: writes.map((w) => w[0]), data: enc('commit'), keys: writes.map((w) => w[1]) }],
+  })
+  const result = (c: BaseCluster, id: number) => c.results.get(id)
+
+  describe('conditional appends (the leader as sequencer)', () => {
+    it('commits when no read key was written after its version, refuses with the conflicting write otherwise', () => {
+      const c = mk()
+      const l = c.elect()
+      const w1 = c.propose(l, write('acct', 'a'))
+      c.deliverAll()
+      c.tick(2)
+      const p1 = (result(c, w1) as { firstPosition: number }).firstPosition
+      // Read a at p1, b never written: fine.
+      const ok = c.propose(l, cond([{ stream: 'acct', key: 'a', version: p1 }, { stream: 'acct', key: 'b', version: p1 }], [['acct', 'a'], ['acct', 'b']]))
+      c.deliverAll()
+      c.tick(2)
+      expect(result(c, ok)).toMatchObject({ ok: true })
+      // A stale read of a (version p1, but the commit above wrote it later) conflicts.
+      const stale = c.propose(l, cond([{ stream: 'acct', key: 'a', version: p1 }], [['acct', 'c']]))
+      const r = result(c, stale)
+      expect(r).toMatchObject({ ok: false, code: 'conflict', conflict: { stream: 'acct', key: 'a', version: p1, position: p1 + 1 } })
+      // Nothing entered the log for it.
+      c.deliverAll()
+      c.tick(3)
+      for (let i = 0; i < 3; i++) expect(c.cores[i]!.status().nextPosition).toBe(p1 + 2)
+    })
+
+    it('a write queued or in flight conflicts with a read of its key', () => {
+      const c = mk()
+      const l = c.elect()
+      c.tick(2)
+      c.propose(l, write('acct', 'x')) // not delivered yet: in flight
+      const r = c.propose(l, cond([{ stream: 'acct', key: 'x', version: 100 }], [['acct', 'y']]))
+      expect(result(c, r)).toMatchObject({ ok: false, code: 'conflict', conflict: { key: 'x', position: -1 } })
+    })
+
+    it('a new leader does not know older writes: reads below its watermark conflict, reads at the tail commit', () => {
+      const c = mk()
+      const l = c.elect()
+      for (let i = 0; i < 3; i++) c.propose(l, write('acct', `k${i}`))
+      c.deliverAll()
+      c.tick(2)
+      c.crash(l)
+      c.tick(80)
+      const l2 = c.leader()!
+      expect(l2).not.toBe(l)
+      const tail = c.cores[l2]!.status().nextPosition
+      const old = c.propose(l2, cond([{ stream: 'acct', key: 'k0', version: 0 }], [['acct', 'z']]))
+      expect(result(c, old)).toMatchObject({ ok: false, code: 'conflict', conflict: { key: 'k0', position: -1, watermark: tail - 1 } })
+      const fresh = c.propose(l2, cond([{ stream: 'acct', key: 'k0', version: tail - 1 }], [['acct', 'z']]))
+      c.deliverAll()
+      c.tick(2)
+      expect(result(c, fresh)).toMatchObject({ ok: true, firstPosition: tail })
+    })
+
+    it('a retried commit (same clientId, seq) answers its original positions instead of conflicting with itself', () => {
+      const c = mk()
+      const l = c.elect()
+      c.tick(2)
+      const first = c.propose(l, cond([{ stream: 's', key: 'k', version: -1 }], [['s', 'k']], 'tx-client', 1))
+      c.deliverAll()
+      c.tick(2)
+      expect(result(c, first)).toMatchObject({ ok: true, firstPosition: 0 })
+      const retry = c.propose(l, cond([{ stream: 's', key: 'k', version: -1 }], [['s', 'k']], 'tx-client', 1))
+      expect(result(c, retry)).toMatchObject({ ok: true, firstPosition: 0, outcome: { kind: 'dup' } })
+    })
+  })
+}

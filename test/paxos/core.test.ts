@@ -1,3 +1,4 @@
-import { coreSuite } from './core-suite.ts'
+import { coreSuite, conditionalSuite } from './core-suite.ts'
 
 coreSuite(false)
+conditionalSuite(false)

@@ -15,6 +15,7 @@ import type { ChosenRecord, Op, Output, ProposalResult, ReadIndexResult } from '
 import { ballotString } from './paxos/types.ts'
 import type { LogStore } from './storage/log-store.ts'
 import { isStorageError } from './storage/errors.ts'
+import { storedEntries } from './storage/entries.ts'
 import { QuipuError } from './errors.ts'
 import type { ApiEntry, AppendRequest, ReadRange, ReadResult, ReplicaApi, ReplicaStatus, Subscription, TailResult } from './api/replica-api.ts'
 import { urlOf, type ReplicaConfig } from './replica-config.ts'
@@ -45,6 +46,7 @@ interface Pending<T> {
 
 interface Subscriber {
   readonly streams: readonly string[]
+  readonly streamSet: ReadonlySet<string>
   cursor: number
   readonly onEntries: (entries: readonly ApiEntry[], next: number) => void
   readonly onError: (err: Error) => void
@@ -185,7 +187,7 @@ export class Replica implements ReplicaApi {
     }
     if (o.chosen.length > 0) {
       if (o.chosen.some((r) => r.value.ops.some((op) => op.kind === 'trim'))) this.compactSoon()
-      for (const s of this.subscribers) this.pump(s)
+      if (this.subscribers.size > 0) this.pushChosen(o.chosen)
     }
     for (const sr of o.storageReads) {
       this.store.chosenRange(sr.fromSlot, sr.toSlot, this.config.core.catchupSlotsMax).then(
@@ -347,6 +349,8 @@ export class Replica implements ReplicaApi {
         return new QuipuError('overloaded', r.message)
       case 'sequence_too_old':
         return new QuipuError('conflict', r.message)
+      case 'conflict':
+        return new QuipuError('conflict', r.message, r.conflict === undefined ? {} : { conflict: r.conflict })
       default:
         return new QuipuError('bad_request', r.message)
     }
@@ -355,10 +359,11 @@ export class Replica implements ReplicaApi {
   async append(req: AppendRequest): Promise<{ positions: number[] }> {
     if ((req.clientId === undefined) !== (req.seq === undefined)) throw new QuipuError('bad_request', 'clientId and seq go together')
     // Absent ids are left out, not set to undefined: the wire would turn them into null.
-    const op: Op =
+    const base: Op =
       req.clientId !== undefined && req.seq !== undefined
         ? { kind: 'append', clientId: req.clientId, seq: req.seq, entries: req.entries }
         : { kind: 'append', entries: req.entries }
+    const op: Op = req.reads !== undefined && req.reads.length > 0 ? { ...base, reads: req.reads } : base
     const r = await this.propose(op)
     if (!r.ok) throw this.proposalError(r)
     const positions = new Array<number>(r.count)
@@ -435,7 +440,8 @@ export class Replica implements ReplicaApi {
     onEntries: (entries: readonly ApiEntry[], next: number) => void,
     onError: (err: Error) => void,
   ): Subscription {
-    const s: Subscriber = { streams: [...new Set(streams)], cursor: from, onEntries, onError, pumping: false, again: false, closed: false }
+    const unique = [...new Set(streams)]
+    const s: Subscriber = { streams: unique, streamSet: new Set(unique), cursor: from, onEntries, onError, pumping: false, again: false, closed: false }
     this.subscribers.add(s)
     this.pump(s)
     return {
@@ -443,6 +449,37 @@ export class Replica implements ReplicaApi {
         s.closed = true
         this.subscribers.delete(s)
       },
+    }
+  }
+
+  /**
+   * Newly chosen slots (already durable in the store): a subscriber that is caught up
+   * gets their entries straight from memory, built once for all subscribers; one that
+   * is behind (or already reading) catches up from the store.
+   */
+  private pushChosen(records: readonly ChosenRecord[]): void {
+    const first = records[0]!.firstPosition
+    let all: ApiEntry[] | null = null
+    let end = first
+    const build = (): ApiEntry[] => {
+      const out: ApiEntry[] = []
+      for (const r of records) {
+        const es = storedEntries(r)
+        for (let i = 0; i < es.length; i++) out.push({ position: r.firstPosition + i, streams: es[i]!.streams, data: es[i]!.data, ts: r.ts })
+        end = r.firstPosition + es.length
+      }
+      return out
+    }
+    for (const s of this.subscribers) {
+      if (s.closed) continue
+      if (s.pumping || s.cursor !== first) {
+        this.pump(s)
+        continue
+      }
+      all ??= build()
+      const mine = s.streamSet.size === 0 ? all : all.filter((e) => e.streams.some((st) => s.streamSet.has(st)))
+      s.cursor = end
+      if (mine.length > 0) s.onEntries(mine, end)
     }
   }
 

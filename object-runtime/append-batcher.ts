@@ -9,8 +9,8 @@
 // makes batches large under load. Calls of one `append` stay together in one batch.
 
 import { randomUUID } from 'node:crypto'
-import { LogError, assertStreamName, entryBytes, isLogError } from './log-client.ts'
-import type { AppendEntry } from './log-client.ts'
+import { LogError, assertConflictKeys, assertReads, assertStreamName, entryBytes, isLogError } from './log-client.ts'
+import type { AppendEntry, ReadDependency } from './log-client.ts'
 
 export interface AppendBatcherConfig {
   /**
@@ -72,8 +72,11 @@ export interface AppendRequestId {
   readonly seq: number
 }
 
-/** Sends one batch to the log; resolves with one position per entry, in order. */
-export type SendBatch = (entries: readonly AppendEntry[], id: AppendRequestId) => Promise<number[]>
+/**
+ * Sends one batch to the log; resolves with one position per entry, in order. `reads`
+ * (a conditional append, never batched with others) is passed only when there are some.
+ */
+export type SendBatch = (entries: readonly AppendEntry[], id: AppendRequestId, reads?: readonly ReadDependency[]) => Promise<number[]>
 
 interface QueuedCall {
   readonly entries: readonly AppendEntry[]
@@ -115,17 +118,7 @@ export class AppendBatcher {
   async append(entries: readonly AppendEntry[]): Promise<number[]> {
     if (this.closedError) throw this.closedError
     if (entries.length === 0) return []
-    let bytes = 0
-    for (const e of entries) {
-      if (!Array.isArray(e.streams) || e.streams.length === 0) throw new LogError('bad_request', 'an entry must name at least one stream')
-      for (const s of e.streams) assertStreamName(s)
-      if (!(e.data instanceof Uint8Array)) throw new LogError('bad_request', 'entry data must be a Uint8Array')
-      const b = entryBytes(e)
-      if (e.data.byteLength > this.config.entryBytesMax) {
-        throw new LogError('too_large', `entry of ${e.data.byteLength} bytes exceeds entryBytesMax ${this.config.entryBytesMax}`)
-      }
-      bytes += b
-    }
+    const bytes = this.checkEntries(entries)
     if (entries.length > this.config.queueEntriesMax) {
       throw new LogError('too_large', `append of ${entries.length} entries exceeds queueEntriesMax ${this.config.queueEntriesMax}`)
     }
@@ -139,6 +132,42 @@ export class AppendBatcher {
       this.queuedBytes += bytes
       this.pump()
     })
+  }
+
+  /**
+   * A conditional append: its own request (a conflict refuses the whole request, so it is
+   * never batched with other calls), with this client's next seq, retried with the same
+   * seq on `unavailable` — a retry of a commit that was chosen answers its positions.
+   * Fails with `conflict` when a read lost. Not counted against the in-flight window: the
+   * caller (a transaction) waits for it.
+   */
+  async appendConditional(entries: readonly AppendEntry[], reads: readonly ReadDependency[]): Promise<number[]> {
+    if (this.closedError) throw this.closedError
+    if (entries.length === 0) return []
+    this.checkEntries(entries)
+    assertReads(reads)
+    this.stats.batches++
+    const id: AppendRequestId = { clientId: this.clientId, seq: ++this.seq }
+    const positions = await this.sendWithRetry(entries, id, reads.length > 0 ? reads : undefined)
+    this.stats.entries += entries.length
+    return positions
+  }
+
+  /** Validates entries; answers their bytes. */
+  private checkEntries(entries: readonly AppendEntry[]): number {
+    let bytes = 0
+    for (const e of entries) {
+      if (!Array.isArray(e.streams) || e.streams.length === 0) throw new LogError('bad_request', 'an entry must name at least one stream')
+      for (const s of e.streams) assertStreamName(s)
+      if (!(e.data instanceof Uint8Array)) throw new LogError('bad_request', 'entry data must be a Uint8Array')
+      assertConflictKeys(e.keys)
+      const b = entryBytes(e)
+      if (e.data.byteLength > this.config.entryBytesMax) {
+        throw new LogError('too_large', `entry of ${e.data.byteLength} bytes exceeds entryBytesMax ${this.config.entryBytesMax}`)
+      }
+      bytes += b
+    }
+    return bytes
   }
 
   /** Fails queued calls with `closed`; batches already sent finish normally. */
@@ -212,12 +241,12 @@ export class AppendBatcher {
     })
   }
 
-  private async sendWithRetry(entries: readonly AppendEntry[], id: AppendRequestId): Promise<number[]> {
+  private async sendWithRetry(entries: readonly AppendEntry[], id: AppendRequestId, reads?: readonly ReadDependency[]): Promise<number[]> {
     let backoffMs = this.config.retryBackoffMs
     for (let attempt = 1; ; attempt++) {
       this.stats.requests++
       try {
-        const positions = await this.send(entries, id)
+        const positions = await (reads === undefined ? this.send(entries, id) : this.send(entries, id, reads))
         if (positions.length !== entries.length) {
           // A broken implementation, not a condition of the world: not retried.
           throw new Error(`log answered ${positions.length} positions for ${entries.length} entries`)

@@ -7,7 +7,9 @@ import {
   LogError,
   assertRange,
   assertStreamName,
+  parseConflictDetails,
   type AppendEntry,
+  type AppendOptions,
   type EntriesListener,
   type LogClient,
   type LogErrorCode,
@@ -23,6 +25,10 @@ const PAGE = 1_000
 function toLogError(e: unknown): unknown {
   if (e instanceof LogError || !(e instanceof Error)) return e
   const code = (e as { code?: unknown }).code
+  if (code === 'conflict') {
+    const conflict = parseConflictDetails((e as { details?: { conflict?: unknown } }).details?.conflict)
+    if (conflict !== undefined) return new LogError('conflict', e.message, { cause: e, conflict })
+  }
   const map: Record<string, LogErrorCode> = { trimmed: 'trimmed', too_large: 'too_large', bad_request: 'bad_request', not_found: 'not_found' }
   if (typeof code === 'string') return new LogError(map[code] ?? 'unavailable', e.message, { cause: e })
   return e
@@ -46,7 +52,11 @@ export class EmbeddedLogClient implements LogClient {
     private readonly owned: boolean,
     batching: Partial<AppendBatcherConfig> = {},
   ) {
-    this.batcher = new AppendBatcher((entries, id) => mapped(this.replica.append({ entries, clientId: id.clientId, seq: id.seq }).then((r) => r.positions)), batching)
+    this.batcher = new AppendBatcher(
+      (entries, id, reads) =>
+        mapped(this.replica.append(reads === undefined ? { entries, clientId: id.clientId, seq: id.seq } : { entries, clientId: id.clientId, seq: id.seq, reads }).then((r) => r.positions)),
+      batching,
+    )
   }
 
   /** Opens (or creates) the embedded log in `dir` and a client that owns it. */
@@ -55,8 +65,9 @@ export class EmbeddedLogClient implements LogClient {
     return new EmbeddedLogClient(replica, true)
   }
 
-  append(entries: readonly AppendEntry[]): Promise<number[]> {
+  append(entries: readonly AppendEntry[], options?: AppendOptions): Promise<number[]> {
     if (this.closed) return Promise.reject(new LogError('closed', 'log client closed'))
+    if (options?.reads !== undefined) return this.batcher.appendConditional(entries, options.reads)
     return this.batcher.append(entries)
   }
 

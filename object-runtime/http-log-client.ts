@@ -21,7 +21,9 @@ import {
   LogError,
   assertRange,
   assertStreamName,
+  parseConflictDetails,
   type AppendEntry,
+  type AppendOptions,
   type EntriesListener,
   type LogClient,
   type LogEntry,
@@ -113,7 +115,7 @@ export class HttpLogClient implements LogClient {
     this.servers = c.servers.map(normalize)
     // This client retries within its deadline itself (following the leader), so the
     // batcher makes one attempt per batch: its retries would multiply the deadline.
-    this.batcher = new AppendBatcher((entries, id) => this.sendAppend(entries, id), { ...c.batching, retryAttemptsMax: 1 }, c.clientId)
+    this.batcher = new AppendBatcher((entries, id, reads) => this.sendAppend(entries, id, reads), { ...c.batching, retryAttemptsMax: 1 }, c.clientId)
   }
 
   get clientId(): string {
@@ -125,8 +127,9 @@ export class HttpLogClient implements LogClient {
     return this.leader
   }
 
-  append(entries: readonly AppendEntry[]): Promise<number[]> {
+  append(entries: readonly AppendEntry[], options?: AppendOptions): Promise<number[]> {
     if (this.closed) return Promise.reject(new LogError('closed', 'log client closed'))
+    if (options?.reads !== undefined) return this.batcher.appendConditional(entries, options.reads)
     return this.batcher.append(entries)
   }
 
@@ -246,8 +249,10 @@ export class HttpLogClient implements LogClient {
     return { entries: r.entries.map(toEntry), next: r.next }
   }
 
-  private sendAppend(entries: readonly AppendEntry[], id: AppendRequestId): Promise<number[]> {
-    const body = { entries: entries.map((e) => ({ streams: e.streams, data: e.data })), clientId: id.clientId, seq: id.seq }
+  private sendAppend(entries: readonly AppendEntry[], id: AppendRequestId, reads?: AppendOptions['reads']): Promise<number[]> {
+    // Absent fields are left out (msgpack would carry undefined as null).
+    const wire = entries.map((e) => (e.keys === undefined ? { streams: e.streams, data: e.data } : { streams: e.streams, data: e.data, keys: e.keys }))
+    const body = reads === undefined ? { entries: wire, clientId: id.clientId, seq: id.seq } : { entries: wire, clientId: id.clientId, seq: id.seq, reads }
     return this.call('POST', '/v1/append', body).then((r) => (r as { positions: number[] }).positions)
   }
 
@@ -318,6 +323,12 @@ export class HttpLogClient implements LogClient {
     const message = err?.message ?? `status ${res.statusCode}`
     if (res.statusCode === 421) throw new Retryable(message, err?.leader ?? null)
     if (res.statusCode === 429 || res.statusCode >= 500) throw new Retryable(`${err?.code ?? res.statusCode}: ${message}`)
+    if (res.statusCode === 409) {
+      // 409 with details: a conditional append lost; without (a seq below the session
+      // window): a broken request.
+      const conflict = parseConflictDetails((err as { conflict?: unknown } | undefined)?.conflict)
+      if (conflict !== undefined) throw new LogError('conflict', message, { conflict })
+    }
     throw new LogError(CODES[res.statusCode] ?? 'bad_request', message)
   }
 }

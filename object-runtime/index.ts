@@ -33,6 +33,9 @@ export type { ObjectErrorCode, PoisonedOp } from './errors.ts'
 export { LOG_ERROR_CODES, LogError, isLogError, isValidStreamName } from './log-client.ts'
 export type {
   AppendEntry,
+  AppendOptions,
+  ConflictDetails,
+  ReadDependency,
   EntriesListener,
   LogClient,
   LogEntry,

@@ -16,6 +16,43 @@
 export interface AppendEntry {
   readonly streams: readonly string[]
   readonly data: Uint8Array
+  /**
+   * Conflict keys this entry writes, on each of its streams (1-256 characters each). The
+   * log remembers the last position that wrote each (stream, key) so that conditional
+   * appends (transactions) can see the write. Omitted: the entry conflicts with nothing.
+   */
+  readonly keys?: readonly string[]
+}
+
+/** A read a conditional append depends on: `key` of `stream` as applied up to and including `version` (-1: nothing). */
+export interface ReadDependency {
+  readonly stream: string
+  readonly key: string
+  readonly version: number
+}
+
+export interface AppendOptions {
+  /**
+   * Makes the append conditional: it is sequenced only if no (stream, key) read here was
+   * written after the version read; otherwise it fails with LogError `conflict` (details in
+   * `err.conflict`) and nothing enters the log. A conditional append is always its own
+   * request (never batched with other appends), still exactly-once.
+   */
+  readonly reads?: readonly ReadDependency[]
+}
+
+/** Why a conditional append was refused: the first read found written after its version. */
+export interface ConflictDetails {
+  readonly stream: string
+  readonly key: string
+  /** The read's version. */
+  readonly version: number
+  /**
+   * Position of the conflicting write; -1 when it is not chosen yet, or when the key is not
+   * remembered and the version is below the watermark (then `watermark` is set).
+   */
+  readonly position: number
+  readonly watermark?: number
 }
 
 /** One committed entry as read back from the log. */
@@ -87,9 +124,10 @@ export interface LogClient {
    * (clientId, seq) to every request it sends and retries a failed request with the same
    * seq, so a retried append is stored once and answers its original positions.
    * Errors: `too_large` (an entry or the call exceeds the limits), `bad_request` (bad
-   * stream name, no streams), `unavailable` (retries exhausted), `closed`.
+   * stream name, no streams), `unavailable` (retries exhausted), `closed`, and for a
+   * conditional append (`options.reads`) `conflict`.
    */
-  append(entries: readonly AppendEntry[]): Promise<number[]>
+  append(entries: readonly AppendEntry[], options?: AppendOptions): Promise<number[]>
   /** Entries of the whole log in [from, to). `trimmed` if any of them has been reclaimed. */
   read(range: ReadRange): Promise<ReadResult>
   /** Entries of one stream in [from, to). `trimmed` if `from` is below the stream's trim point. */
@@ -123,6 +161,7 @@ export const LOG_ERROR_CODES = Object.freeze({
   bad_request: 'Malformed request: bad stream name, empty streams, bad range (HTTP 400).',
   not_found: 'No such route or resource (HTTP 404).',
   closed: 'The client has been closed; no further calls are served.',
+  conflict: 'A conditional append lost: a key it read was written after the version read (HTTP 409); `err.conflict` names it. Nothing entered the log.',
 } as const)
 
 export type LogErrorCode = keyof typeof LOG_ERROR_CODES
@@ -130,10 +169,13 @@ export type LogErrorCode = keyof typeof LOG_ERROR_CODES
 export class LogError extends Error {
   override readonly name = 'LogError'
   readonly code: LogErrorCode
+  /** Set for `conflict`: which read lost. */
+  readonly conflict: ConflictDetails | undefined
 
-  constructor(code: LogErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options)
+  constructor(code: LogErrorCode, message: string, options?: { cause?: unknown; conflict?: ConflictDetails }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause })
     this.code = code
+    this.conflict = options?.conflict
   }
 }
 
@@ -168,5 +210,36 @@ export function assertRange(range: ReadRange): void {
 export function entryBytes(entry: AppendEntry): number {
   let bytes = entry.data.byteLength
   for (const s of entry.streams) bytes += s.length
+  if (entry.keys !== undefined) for (const k of entry.keys) bytes += k.length
   return bytes
+}
+
+/** Conflict keys and reads: 1-256 characters (the server's rule). */
+export const CONFLICT_KEY_CHARS_MAX = 256
+
+export function assertConflictKeys(keys: unknown): void {
+  if (keys === undefined) return
+  if (!Array.isArray(keys)) throw new LogError('bad_request', 'entry keys must be an array of strings')
+  for (const k of keys) {
+    if (typeof k !== 'string' || k.length < 1 || k.length > CONFLICT_KEY_CHARS_MAX) {
+      throw new LogError('bad_request', `bad conflict key ${JSON.stringify(k)}: 1-${CONFLICT_KEY_CHARS_MAX} characters`)
+    }
+  }
+}
+
+export function assertReads(reads: readonly ReadDependency[]): void {
+  for (const r of reads) {
+    assertStreamName(r.stream)
+    assertConflictKeys([r.key])
+    if (!Number.isSafeInteger(r.version) || r.version < -1) throw new LogError('bad_request', `bad read version ${r.version}: an integer >= -1`)
+  }
+}
+
+/** Parses the details of a 409 `conflict` answer (undefined when they are not there). */
+export function parseConflictDetails(v: unknown): ConflictDetails | undefined {
+  if (typeof v !== 'object' || v === null) return undefined
+  const o = v as Record<string, unknown>
+  if (typeof o['stream'] !== 'string' || typeof o['key'] !== 'string' || typeof o['version'] !== 'number' || typeof o['position'] !== 'number') return undefined
+  const base = { stream: o['stream'], key: o['key'], version: o['version'], position: o['position'] }
+  return typeof o['watermark'] === 'number' ? { ...base, watermark: o['watermark'] } : base
 }

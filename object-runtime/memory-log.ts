@@ -10,6 +10,9 @@ import type { AppendBatcherConfig, AppendBatcherStats, AppendRequestId } from '.
 import { LogError, assertRange, assertStreamName } from './log-client.ts'
 import type {
   AppendEntry,
+  AppendOptions,
+  ConflictDetails,
+  ReadDependency,
   EntriesListener,
   LogClient,
   LogEntry,
@@ -33,6 +36,13 @@ export interface MemoryLogOptions {
   readonly pushEntriesMax?: number
   /** Recent request seqs remembered per client for exactly-once. Default 64 (as the server). */
   readonly sessionWindow?: number
+  /**
+   * (stream, key) pairs whose last write position is remembered for conditional appends,
+   * at most. Default 200,000 (as the server's leader). Past it the least recently written
+   * pair is forgotten and the watermark rises to its position: a read of a forgotten or
+   * never-written key at a version below the watermark conflicts (conservative).
+   */
+  readonly conflictKeysMax?: number
 }
 
 /** What an injected append fault does: fail before storing, or store and lose the answer. */
@@ -58,6 +68,10 @@ export class MemoryLog {
   private readonly clock: () => number
   private lastTs = -Infinity
   private faults: Array<{ mode: AppendFaultMode }> = []
+  /** Last write position per `stream\0key`, oldest write first (Map order). */
+  private readonly conflictTable = new Map<string, number>()
+  private conflictWatermarkValue = -1
+  readonly conflictKeysMax: number
   readonly entryBytesMax: number
   readonly requestBytesMax: number
   readonly readLimitMax: number
@@ -71,7 +85,8 @@ export class MemoryLog {
     this.readLimitMax = options.readLimitMax ?? 10_000
     this.pushEntriesMax = options.pushEntriesMax ?? 4096
     this.sessionWindow = options.sessionWindow ?? 64
-    for (const [k, v] of Object.entries({ entryBytesMax: this.entryBytesMax, requestBytesMax: this.requestBytesMax, readLimitMax: this.readLimitMax, pushEntriesMax: this.pushEntriesMax, sessionWindow: this.sessionWindow })) {
+    this.conflictKeysMax = options.conflictKeysMax ?? 200_000
+    for (const [k, v] of Object.entries({ conflictKeysMax: this.conflictKeysMax, entryBytesMax: this.entryBytesMax, requestBytesMax: this.requestBytesMax, readLimitMax: this.readLimitMax, pushEntriesMax: this.pushEntriesMax, sessionWindow: this.sessionWindow })) {
       if (!Number.isSafeInteger(v) || v < 1) throw new RangeError(`MemoryLogOptions.${k} must be a positive integer, got ${v}`)
     }
   }
@@ -86,16 +101,64 @@ export class MemoryLog {
     for (let i = 0; i < count; i++) this.faults.push({ mode })
   }
 
-  /** Appends one request's entries as one slot: contiguous positions, one timestamp. */
-  append(entries: readonly AppendEntry[], id?: AppendRequestId): number[] {
+  /**
+   * Reads of a forgotten or never-written key below this position conflict. Starts at -1
+   * (this log remembers every write from its start); rises as the table evicts, and to
+   * the tail on `simulateLeaderChange()`.
+   */
+  get conflictWatermark(): number {
+    return this.conflictWatermarkValue
+  }
+
+  /** What a new leader does: forget every remembered write, watermark = last position. */
+  simulateLeaderChange(): void {
+    this.conflictTable.clear()
+    this.conflictWatermarkValue = this.entries.length - 1
+  }
+
+  /**
+   * Appends one request's entries as one slot: contiguous positions, one timestamp. With
+   * `options.reads`, conditional: refused with `conflict` (nothing stored) when a key read
+   * was written after the version read. Exactly-once dedupe comes first, so a retried
+   * commit answers its original positions.
+   */
+  append(entries: readonly AppendEntry[], id?: AppendRequestId, options?: AppendOptions): number[] {
     const fault = this.faults.shift()
     if (fault?.mode === 'fail-before') throw new LogError('unavailable', 'injected fault: append not stored')
-    const positions = this.appendOnce(entries, id)
+    const positions = this.appendOnce(entries, id, options?.reads)
     if (fault?.mode === 'lose-ack') throw new LogError('unavailable', 'injected fault: append stored, answer lost')
     return positions
   }
 
-  private appendOnce(entries: readonly AppendEntry[], id: AppendRequestId | undefined): number[] {
+  private checkReads(reads: readonly ReadDependency[]): ConflictDetails | null {
+    for (const r of reads) {
+      const last = this.conflictTable.get(`${r.stream}\u0000${r.key}`)
+      if (last !== undefined) {
+        if (last > r.version) return { stream: r.stream, key: r.key, version: r.version, position: last }
+      } else if (r.version < this.conflictWatermarkValue) {
+        return { stream: r.stream, key: r.key, version: r.version, position: -1, watermark: this.conflictWatermarkValue }
+      }
+    }
+    return null
+  }
+
+  private recordWrites(e: AppendEntry, position: number): void {
+    if (e.keys === undefined || e.keys.length === 0) return
+    for (const s of e.streams) {
+      for (const key of e.keys) {
+        const k = `${s}\u0000${key}`
+        this.conflictTable.delete(k)
+        this.conflictTable.set(k, position)
+      }
+    }
+    while (this.conflictTable.size > this.conflictKeysMax) {
+      const [k, pos] = this.conflictTable.entries().next().value as [string, number]
+      this.conflictTable.delete(k)
+      if (pos > this.conflictWatermarkValue) this.conflictWatermarkValue = pos
+    }
+  }
+
+  private appendOnce(entries: readonly AppendEntry[], id: AppendRequestId | undefined, reads?: readonly ReadDependency[]): number[] {
     if (id !== undefined) {
       const session = this.sessions.get(id.clientId)
       const seen = session?.get(id.seq)
@@ -115,6 +178,16 @@ export class MemoryLog {
       for (const s of e.streams) requestBytes += s.length
     }
     if (requestBytes > this.requestBytesMax) throw new LogError('too_large', `request of ${requestBytes} bytes exceeds ${this.requestBytesMax}`)
+    if (reads !== undefined && reads.length > 0) {
+      const conflict = this.checkReads(reads)
+      if (conflict !== null) {
+        throw new LogError(
+          'conflict',
+          `${conflict.stream}/${conflict.key} was written ${conflict.position >= 0 ? `at position ${conflict.position}` : `at or before ${conflict.watermark} (not remembered)`}, after the version read (${conflict.version})`,
+          { conflict },
+        )
+      }
+    }
     const ts = Math.max(this.lastTs, this.clock())
     this.lastTs = ts
     const positions: number[] = []
@@ -129,6 +202,7 @@ export class MemoryLog {
         index.push(position)
         this.streamLast.set(s, position)
       }
+      this.recordWrites(e, position)
       positions.push(position)
     }
     if (id !== undefined) {
@@ -309,10 +383,10 @@ export class MemoryLogClient implements LogClient {
     this.latencyMs = options.latencyMs ?? 0
     if (!Number.isFinite(this.latencyMs) || this.latencyMs < 0) throw new RangeError(`MemoryLogClientOptions.latencyMs must be >= 0, got ${this.latencyMs}`)
     this.batcher = new AppendBatcher(
-      async (entries, id) => {
+      async (entries, id, reads) => {
         await this.hop()
         this.calls.appendRequests++
-        const positions = log.append(entries, id)
+        const positions = log.append(entries, id, reads === undefined ? undefined : { reads })
         await this.hop()
         return positions
       },
@@ -329,8 +403,9 @@ export class MemoryLogClient implements LogClient {
     return this.batcher.stats
   }
 
-  append(entries: readonly AppendEntry[]): Promise<number[]> {
+  append(entries: readonly AppendEntry[], options?: AppendOptions): Promise<number[]> {
     if (this.closed) return Promise.reject(closedError())
+    if (options?.reads !== undefined) return this.batcher.appendConditional(entries, options.reads)
     return this.batcher.append(entries)
   }
 

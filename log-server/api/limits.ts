@@ -11,6 +11,10 @@ export interface HttpLimits {
   readonly appendEntriesMax: number
   /** Streams one entry names, at most: 400 `bad_request`. */
   readonly entryStreamsMax: number
+  /** Conflict keys one entry declares (`entries[i].keys`), at most: 400 `bad_request`. */
+  readonly entryKeysMax: number
+  /** Reads of one conditional append (`reads`), at most: 400 `bad_request` (the leader's own bound is 1,000). */
+  readonly appendReadsMax: number
   /** Entries one read answers when the request gives no `limit`. */
   readonly readLimitDefault: number
   /** Entries one read answers, at most: a larger `limit` is lowered to this (read `next` to go on). */
@@ -48,6 +52,8 @@ export interface HttpLimits {
  *   bodies carry base64, so ~3 MiB of data fits in a JSON body).
  * - appendEntriesMax 10,000: one request is one or a few Paxos slots, never a runaway array.
  * - entryStreamsMax 256: a transaction's commit entry names the streams it writes.
+ * - entryKeysMax 1,024 conflict keys per entry; appendReadsMax 1,000 reads per conditional
+ *   append (the leader's conditionReadsMax): a transaction, not a table scan.
  * - readLimitDefault 1,000 and readLimitMax 10,000; readBytesMax 8 MiB (the storage layer
  *   already bounds a read at 4 MiB: this is the shell's own safety net).
  * - queryStreamsMax 1,000.
@@ -58,6 +64,8 @@ export const DEFAULT_HTTP_LIMITS: HttpLimits = Object.freeze({
   bodyBytesMax: 4 << 20,
   entryBytesMax: 1 << 20,
   appendEntriesMax: 10_000,
+  entryKeysMax: 1_024,
+  appendReadsMax: 1_000,
   entryStreamsMax: 256,
   readLimitDefault: 1_000,
   readLimitMax: 10_000,

@@ -8,9 +8,12 @@ export type { LogEntry as ApiEntry, ReadRange, ReadResult } from '../storage/log
 import type { LogEntry as ApiEntry, ReadRange, ReadResult } from '../storage/log-store.ts'
 
 export interface AppendRequest {
-  readonly entries: readonly { readonly streams: readonly string[]; readonly data: Uint8Array }[]
+  /** `keys`: the conflict keys the entry writes on each of its streams (transactions). */
+  readonly entries: readonly { readonly streams: readonly string[]; readonly data: Uint8Array; readonly keys?: readonly string[] }[]
   readonly clientId?: string
   readonly seq?: number
+  /** Conditional append: refused with 409 `conflict` when a key read was written after its version. */
+  readonly reads?: readonly { readonly stream: string; readonly key: string; readonly version: number }[]
 }
 
 export interface TailResult {

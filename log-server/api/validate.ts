@@ -118,7 +118,7 @@ export function parseAppendBody(body: unknown, msgpack: boolean, limits: HttpLim
       { entries: rawEntries.length, limit: limits.appendEntriesMax },
     )
   }
-  const entries: { streams: string[]; data: Uint8Array }[] = []
+  const entries: { streams: string[]; data: Uint8Array; keys?: string[] }[] = []
   for (let i = 0; i < rawEntries.length; i++) {
     const e: unknown = rawEntries[i]
     if (!isPlainObject(e)) throw new QuipuError('bad_request', `entries[${i}] must be an object, got ${describe(e)}`, { index: i })
@@ -134,9 +134,16 @@ export function parseAppendBody(body: unknown, msgpack: boolean, limits: HttpLim
     if (new Set(names).size !== names.length) {
       throw new QuipuError('bad_request', `entries[${i}].streams names a stream twice`, { index: i })
     }
-    entries.push({ streams: names, data: entryData(e['data'], i, msgpack, limits) })
+    const data = entryData(e['data'], i, msgpack, limits)
+    // Absent keys stay absent (never undefined: the wire would turn it into null).
+    if (e['keys'] === undefined) entries.push({ streams: names, data })
+    else entries.push({ streams: names, data, keys: conflictKeys(e['keys'], `entries[${i}].keys`, limits.entryKeysMax, i) })
   }
   const req: { -readonly [K in keyof AppendRequest]: AppendRequest[K] } = { entries }
+  if (body['reads'] !== undefined) {
+    const reads = parseReads(body['reads'], limits)
+    if (reads.length > 0) req.reads = reads
+  }
   const clientId = body['clientId']
   const seq = body['seq']
   if (clientId !== undefined) {
@@ -150,6 +157,41 @@ export function parseAppendBody(body: unknown, msgpack: boolean, limits: HttpLim
     throw new QuipuError('bad_request', 'clientId and seq go together: give both (exactly-once) or neither')
   }
   return req
+}
+
+/** Conflict keys and read keys: 1-256 characters. */
+export const CONFLICT_KEY_CHARS_MAX = 256
+
+function checkConflictKey(k: unknown, where: string): string {
+  if (typeof k !== 'string' || k.length < 1 || k.length > CONFLICT_KEY_CHARS_MAX) {
+    throw new QuipuError('bad_request', `${where} must be a string of 1-${CONFLICT_KEY_CHARS_MAX} characters, got ${describe(k)}`)
+  }
+  return k
+}
+
+function conflictKeys(keys: unknown, where: string, max: number, index: number): string[] {
+  if (!Array.isArray(keys)) throw new QuipuError('bad_request', `${where} must be an array of strings`, { index })
+  if (keys.length > max) throw new QuipuError('bad_request', `${where} has ${keys.length} keys; at most ${max}`, { index })
+  const out: string[] = []
+  for (let j = 0; j < keys.length; j++) out.push(checkConflictKey(keys[j], `${where}[${j}]`))
+  return out
+}
+
+/** `reads` of a conditional append: [{ stream, key, version }], version an integer >= -1. */
+function parseReads(raw: unknown, limits: HttpLimits): { stream: string; key: string; version: number }[] {
+  if (!Array.isArray(raw)) throw new QuipuError('bad_request', 'reads must be an array of { stream, key, version }')
+  if (raw.length > limits.appendReadsMax) throw new QuipuError('bad_request', `reads has ${raw.length} items; at most ${limits.appendReadsMax}`)
+  const out: { stream: string; key: string; version: number }[] = []
+  for (let j = 0; j < raw.length; j++) {
+    const r: unknown = raw[j]
+    if (!isPlainObject(r)) throw new QuipuError('bad_request', `reads[${j}] must be an object, got ${describe(r)}`)
+    const version = r['version']
+    if (typeof version !== 'number' || !Number.isSafeInteger(version) || version < -1) {
+      throw new QuipuError('bad_request', `reads[${j}].version must be an integer >= -1, got ${describe(version)}`)
+    }
+    out.push({ stream: checkStreamName(r['stream'], `reads[${j}].stream`), key: checkConflictKey(r['key'], `reads[${j}].key`), version })
+  }
+  return out
 }
 
 function entryData(data: unknown, i: number, msgpack: boolean, limits: HttpLimits): Uint8Array {
@@ -230,6 +272,7 @@ export function formatSchemaErrors(errors: readonly SchemaError[], dataVar: stri
 
 const streamNameSchema = { type: 'string', minLength: 1, maxLength: STREAM_NAME_BYTES_MAX, pattern: STREAM_NAME_RE.source } as const
 const queryIntSchema = { type: 'string', pattern: QUERY_INT_RE.source } as const
+const conflictKeySchema = { type: 'string', minLength: 1, maxLength: 256 } as const
 const safeIntSchema = { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER } as const
 
 export function appendBodySchema(limits: HttpLimits): object {
@@ -248,11 +291,21 @@ export function appendBodySchema(limits: HttpLimits): object {
             streams: { type: 'array', minItems: 1, maxItems: limits.entryStreamsMax, items: streamNameSchema },
             // bin (msgpack) or base64 string (JSON): checked in parseAppendBody.
             data: {},
+            keys: { type: 'array', maxItems: limits.entryKeysMax, items: conflictKeySchema },
           },
         },
       },
       clientId: { type: 'string', minLength: 1, maxLength: 128 },
       seq: safeIntSchema,
+      reads: {
+        type: 'array',
+        maxItems: limits.appendReadsMax,
+        items: {
+          type: 'object',
+          required: ['stream', 'key', 'version'],
+          properties: { stream: streamNameSchema, key: conflictKeySchema, version: { type: 'integer', minimum: -1, maximum: Number.MAX_SAFE_INTEGER } },
+        },
+      },
     },
   }
 }

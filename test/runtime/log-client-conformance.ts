@@ -226,5 +226,60 @@ export function logClientConformance(name: string, factory: LogClientFactory): v
       await expectCode(c.readStream('a', { from: 0 }), 'closed')
       await expectCode(c.tail(), 'closed')
     })
+
+    withLog('conditional append: commits when no read key was written after its version', async (fx) => {
+      const c = await fx.newClient()
+      const [p0] = await c.append([{ streams: ['acct'], data: bytes('init'), keys: ['alice', 'bob'] }])
+      const [p1] = await c.append([{ streams: ['acct', 'other'], data: bytes('tx1'), keys: ['alice'] }], {
+        reads: [{ stream: 'acct', key: 'alice', version: p0! }, { stream: 'acct', key: 'bob', version: p0! }, { stream: 'other', key: 'zed', version: p0! }],
+      })
+      expect(p1).toBe(p0! + 1)
+      const page = await c.read({ from: 0 })
+      expect(page.entries.map((e) => text(e.data))).toEqual(['init', 'tx1'])
+      expect(page.entries[1]!.streams).toEqual(['acct', 'other'])
+    })
+
+    withLog('conditional append: a read key written later refuses it with conflict details; nothing enters the log', async (fx) => {
+      const a = await fx.newClient()
+      const b = await fx.newClient()
+      const [p0] = await a.append([{ streams: ['acct'], data: bytes('init'), keys: ['alice'] }])
+      const [p1] = await b.append([{ streams: ['acct'], data: bytes('b-writes'), keys: ['alice'] }])
+      let caught: unknown
+      try {
+        await a.append([{ streams: ['acct'], data: bytes('lost'), keys: ['alice'] }], { reads: [{ stream: 'acct', key: 'alice', version: p0! }] })
+      } catch (err) {
+        caught = err
+      }
+      expect(isLogError(caught, 'conflict'), String(caught)).toBe(true)
+      expect((caught as { conflict?: unknown }).conflict).toMatchObject({ stream: 'acct', key: 'alice', version: p0!, position: p1! })
+      const tail = await a.tail(['acct'])
+      expect(tail.tail).toBe(p1! + 1)
+      // A read at the new version commits, and the client goes on (next seq) as usual.
+      await a.append([{ streams: ['acct'], data: bytes('won'), keys: ['alice'] }], { reads: [{ stream: 'acct', key: 'alice', version: p1! }] })
+      await a.append([{ streams: ['acct'], data: bytes('plain') }])
+      const page = await a.readStream('acct', { from: 0 })
+      expect(page.entries.map((e) => text(e.data))).toEqual(['init', 'b-writes', 'won', 'plain'])
+    })
+
+    withLog('conditional append: its own request; a conflict does not touch concurrent plain appends', async (fx) => {
+      const c = await fx.newClient()
+      const [p0] = await c.append([{ streams: ['k'], data: bytes('w0'), keys: ['x'] }])
+      await c.append([{ streams: ['k'], data: bytes('w1'), keys: ['x'] }])
+      const results = await Promise.allSettled([
+        c.append([{ streams: ['k'], data: bytes('p1') }]),
+        c.append([{ streams: ['k'], data: bytes('cond') }], { reads: [{ stream: 'k', key: 'x', version: p0! }] }),
+        c.append([{ streams: ['k'], data: bytes('p2') }]),
+      ])
+      expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled'])
+      const page = await c.readStream('k', { from: 0 })
+      expect(page.entries.map((e) => text(e.data)).sort()).toEqual(['p1', 'p2', 'w0', 'w1'])
+    })
+
+    withLog('conditional append: bad reads are bad_request', async (fx) => {
+      const c = await fx.newClient()
+      await expectCode(c.append([{ streams: ['a'], data: bytes('1') }], { reads: [{ stream: 'a', key: '', version: 0 }] }), 'bad_request')
+      await expectCode(c.append([{ streams: ['a'], data: bytes('1') }], { reads: [{ stream: 'a', key: 'k', version: -2 }] }), 'bad_request')
+      await expectCode(c.append([{ streams: ['a'], data: bytes('1'), keys: [''] }]), 'bad_request')
+    })
   })
 }

@@ -132,7 +132,7 @@ describe('MemoryLog', () => {
   })
 
   test('every log error code is documented', () => {
-    const codes = ['trimmed', 'unavailable', 'too_large', 'bad_request', 'not_found', 'closed']
+    const codes = ['trimmed', 'unavailable', 'too_large', 'bad_request', 'not_found', 'closed', 'conflict']
     for (const code of codes) expect(LOG_ERROR_CODES).toHaveProperty(code)
     expect(Object.keys(LOG_ERROR_CODES).sort()).toEqual(codes.sort())
   })

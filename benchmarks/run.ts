@@ -1,12 +1,14 @@
 // `npm run bench -- [name ...] [--quick]`: runs the named benchmarks (all by default),
 // prints tables and rewrites their sections of benchmarks/RESULTS.md.
 import { benchAppend } from './append.ts'
+import { benchObjects } from './objects.ts'
 import { benchPaxos } from './paxos.ts'
 import type { BenchArgs } from './lib/report.ts'
 
 const BENCHES: Record<string, (args: BenchArgs) => Promise<void>> = {
   paxos: benchPaxos,
   append: benchAppend,
+  objects: benchObjects,
 }
 
 const argv = process.argv.slice(2)

@@ -427,6 +427,12 @@ export class PaxosCore {
   }
 
   private end(): Output {
+    if (this.commitAdvanced) {
+      // Followers learn new commits at once (their reads and subscriptions wait on it),
+      // not at the next accept or heartbeat: one commit notice per Output at most.
+      this.commitAdvanced = false
+      if (this.role === 'leader') this.sendHeartbeats()
+    }
     const o = this.out
     this.out = emptyOutput()
     if (this.selfAcksOpen.length > 0 && this.selfAcksOpen[this.selfAcksOpen.length - 1]!.token === 0) {
@@ -436,6 +442,9 @@ export class PaxosCore {
     }
     return o
   }
+
+  /** The leader's commit index moved during this input: notify followers in end(). */
+  private commitAdvanced = false
 
   /** earlyAccepts: own accepts written by Outputs up to `token`, not yet counted. */
   private readonly selfAcksOpen: { slot: number; ballot: Ballot; token: number }[] = []
@@ -1266,6 +1275,7 @@ export class PaxosCore {
     if (!applied) return
     if (this.commitSlot > this.knownCommit) this.knownCommit = this.commitSlot
     if (this.nextSlot < this.commitSlot) this.nextSlot = this.commitSlot
+    if (this.role === 'leader') this.commitAdvanced = true
     if (this.role === 'learner') this.maybeBecomeVoter()
     if (this.role === 'leader') {
       if (this.recovering) {

@@ -1,7 +1,7 @@
 // Appends through the HTTP log client to 3 replica processes with LevelDB and fsync,
 // as in production. Closed-loop clients: each loop appends one 100-byte entry and
 // waits for its position before the next. Loops share HttpLogClients (one per 16
-// loops, at most 8), whose batchers gather concurrent appends into one request.
+// loops, at most 16), whose batchers gather concurrent appends into one request.
 import { HttpLogClient } from '../object-runtime/http-log-client.ts'
 import { ProcessCluster } from '../test/cluster/harness.ts'
 import { fmt, median, percentile, table, writeSection, type BenchArgs } from './lib/report.ts'
@@ -46,7 +46,7 @@ export async function benchAppend(args: BenchArgs): Promise<void> {
     for (const c of levels) {
       const results: LoadResult[] = []
       for (let r = 0; r < runs; r++) {
-        const nClients = Math.min(8, Math.ceil(c / 16))
+        const nClients = Math.min(16, Math.ceil(c / 16))
         const clients = Array.from({ length: nClients }, () => new HttpLogClient({ servers: cluster.urls }))
         await Promise.all(clients.map((cl) => cl.append([{ streams: ['warm'], data }])))
         results.push(await closedLoop(c, seconds, (loop) => clients[loop % nClients]!.append([{ streams: [`s${loop % 16}`], data }])))
@@ -72,7 +72,7 @@ export async function benchAppend(args: BenchArgs): Promise<void> {
     'append',
     'Appends to a 3-replica cluster (`npm run bench -- append`)',
     [
-      `Three replica processes on this machine with LevelDB and fsync (\`sync: true\`, as in production), 100-byte entries, closed-loop clients through the HTTP log client (one client per 16 loops, at most 8; each client batches its loops' concurrent appends into one request). ${runs} runs of ${seconds} s per level; medians. The load generator shares the 2 cores with the replicas.`,
+      `Three replica processes on this machine with LevelDB and fsync (\`sync: true\`, as in production), 100-byte entries, closed-loop clients through the HTTP log client (one client per 16 loops, at most 16; each client batches its loops' concurrent appends into one request). ${runs} runs of ${seconds} s per level; medians. The load generator shares the 2 cores with the replicas.`,
       '',
       t,
       '',

@@ -10,6 +10,8 @@ export const OBJECT_ERROR_CODES = Object.freeze({
   nondeterministic: 'A mutator called a source of non-determinism (Date.now, Math.random, ...) in development mode.',
   runtime_closed: 'The runtime has been closed.',
   not_implemented: 'The feature is declared but not built yet.',
+  transaction_aborted:
+    'A transaction lost to conflicting writes on every attempt (TransactionAborted: names the object, key and log position of the last conflict). Nothing of it entered the log.',
 } as const)
 
 export type ObjectErrorCode = keyof typeof OBJECT_ERROR_CODES

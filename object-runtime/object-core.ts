@@ -189,8 +189,38 @@ export class ObjectCore {
     if (applied > 0) this.version = ops[applied - 1]!.position
   }
 
+  /**
+   * A private copy of this object at `state` (a snapshot of it) and `version`, for a
+   * transaction's view or a snapshot read: applying ops to the copy never touches this one.
+   */
+  forkAt(state: unknown, version: number): ObjectCore {
+    const copy = new ObjectCore(this.def, this.name, this.stream, this.guard)
+    copy.current = state
+    copy.sealedBase = state
+    copy.version = version
+    copy.poison = this.poison
+    return copy
+  }
+
+  /** A new copy of this object at its initial state (a snapshot rebuilt from the log). */
+  fresh(): ObjectCore {
+    return new ObjectCore(this.def, this.name, this.stream, this.guard)
+  }
+
   private applyOne(state: unknown, op: LogEntry, rec: DecodedRecord): unknown {
+    if (rec.kind === 'tx') {
+      // A committed transaction: its ops for this object, in the order they were made.
+      let result: unknown = undefined
+      for (const one of rec.ops) {
+        if (one.object === this.name) result = this.applyOp(state, op, one)
+      }
+      return result
+    }
     if (rec.kind !== 'op') throw this.poisonAt(op, {}, rec.reason)
+    return this.applyOp(state, op, rec)
+  }
+
+  private applyOp(state: unknown, op: LogEntry, rec: { readonly type: string; readonly version: number; readonly mutator: string; readonly args: readonly unknown[] }): unknown {
     const { type, version, mutator, args } = rec
     if (type !== this.def.name) throw this.poisonAt(op, rec, `op for type ${type} on an object of type ${this.def.name}`)
     if (version !== this.def.version) {

@@ -18,6 +18,13 @@ import { ObjectError } from './errors.ts'
 import { EXT_UNDEFINED, FastDecoder, Unsupported } from './fast-decode.ts'
 
 export const RECORD_OP = 1
+/** A committed transaction: `[2, [[object, type, version, mutator, args], ...]]`, applied to each object it names, in order. */
+export const RECORD_TX = 2
+
+/** One op of a transaction record, for the object named `object`. */
+export interface TxOpRecord extends OpRecord {
+  readonly object: string
+}
 
 export interface OpRecord {
   readonly type: string
@@ -28,6 +35,7 @@ export interface OpRecord {
 
 export type DecodedRecord =
   | { readonly kind: 'op'; readonly type: string; readonly version: number; readonly mutator: string; readonly args: readonly unknown[] }
+  | { readonly kind: 'tx'; readonly ops: readonly TxOpRecord[] }
   | { readonly kind: 'invalid'; readonly reason: string }
 
 /** Stands for `undefined` inside args while they are encoded (msgpack would turn it into nil). */
@@ -50,6 +58,26 @@ export function encodeOp(op: OpRecord): Uint8Array {
   }
   const args = prepareArgs(op.args, `${op.type}.${op.mutator}`)
   return encoder.encode([RECORD_OP, op.type, op.version, op.mutator, args])
+}
+
+/** Encodes a transaction's commit record. Args were checked when each op was buffered (encodeOp). */
+export function encodeTx(ops: readonly TxOpRecord[]): Uint8Array {
+  return encoder.encode([RECORD_TX, ops.map((op) => [op.object, op.type, op.version, op.mutator, prepareArgs(op.args, `${op.type}.${op.mutator}`)])])
+}
+
+function decodeTx(value: unknown): DecodedRecord {
+  const list = Array.isArray(value) && value.length === 2 ? (value[1] as unknown) : undefined
+  if (!Array.isArray(list)) return { kind: 'invalid', reason: 'malformed transaction record' }
+  const ops: TxOpRecord[] = []
+  for (const raw of list as unknown[]) {
+    if (!Array.isArray(raw) || raw.length !== 5) return { kind: 'invalid', reason: 'malformed transaction record' }
+    const [object, type, version, mutator, args] = raw as unknown[]
+    if (typeof object !== 'string' || typeof type !== 'string' || typeof version !== 'number' || typeof mutator !== 'string' || !Array.isArray(args)) {
+      return { kind: 'invalid', reason: 'malformed transaction record' }
+    }
+    ops.push({ object, type, version, mutator, args })
+  }
+  return { kind: 'tx', ops }
 }
 
 /**
@@ -88,6 +116,10 @@ export function decodeRecord(data: Uint8Array): DecodedRecord {
 
 function describeOther(value: unknown): DecodedRecord {
   if (!Array.isArray(value) || value.length === 0) return { kind: 'invalid', reason: 'entry is not a tagged record' }
+  if (value[0] === RECORD_TX) {
+    deepFreeze(value)
+    return decodeTx(value)
+  }
   if (value[0] !== RECORD_OP) return { kind: 'invalid', reason: `unknown record kind ${JSON.stringify(value[0])}` }
   return { kind: 'invalid', reason: 'malformed op record' }
 }

@@ -33,6 +33,8 @@ import { ObjectCore } from './object-core.ts'
 import { decodeRecord, encodeOp } from './op-codec.ts'
 import type { DecodedRecord } from './op-codec.ts'
 import { TailCoalescer } from './tail-coalescer.ts'
+import { Snapshot, activeTransaction, openSnapshot, runTransaction, writeKeysOf } from './transaction.ts'
+import type { TransactionHost, TransactionOptions } from './transaction.ts'
 
 export interface RuntimeConfig {
   /** Entries asked for per read while catching up. Default 10,000. */
@@ -230,6 +232,40 @@ export class Runtime {
     return hosted.handle as ObjectHandle<D>
   }
 
+  /** What transactions and snapshots need from this runtime (transaction.ts). */
+  private readonly txHost: TransactionHost = {
+    log: null as unknown as LogClient, // set in the constructor below (field order)
+    sync: () => this.sync(),
+    syncTo: (target) => this.syncTo(target),
+    synced: () => this.syncedPosition,
+    cores: () => [...this.byName.values()].filter((h) => this.joined.get(h.core.stream) === h).map((h) => h.core),
+    readEntriesMax: 0,
+  }
+
+  /**
+   * Runs `fn` as one serializable transaction over this runtime's objects (see
+   * transaction.ts and README.md "Transactions"): reads and writes inside it see one
+   * snapshot plus the transaction's own writes; the writes commit as one conditional
+   * append, retried on conflict up to `options.retries` times, then TransactionAborted.
+   */
+  transaction<T>(fn: () => Promise<T>, options?: TransactionOptions): Promise<T> {
+    this.assertOpen()
+    return runTransaction(this.transactionHost(), fn, options)
+  }
+
+  /** A read-only view as of log position `version` (default: the current tail): `snap.read(async () => ...)`. */
+  snapshot(version?: number): Promise<Snapshot> {
+    this.assertOpen()
+    return openSnapshot(this.transactionHost(), version)
+  }
+
+  private transactionHost(): TransactionHost {
+    const h = this.txHost as { log: LogClient; readEntriesMax: number }
+    h.log = this.log
+    h.readEntriesMax = this.config.readEntriesMax
+    return this.txHost
+  }
+
   /** Brings every hosted object up to the log's tail (linearizable). */
   async sync(): Promise<void> {
     this.assertOpen()
@@ -275,6 +311,8 @@ export class Runtime {
 
   private async mutate(hosted: HostedObject, mutator: string, args: unknown[]): Promise<unknown> {
     this.assertOpen()
+    const tx = activeTransaction(this.txHost)
+    if (tx !== undefined) return tx.mutate(hosted.core, mutator, args)
     this.retryIfFailed(hosted)
     const core = hosted.core
     if (core.poison !== undefined) throw core.poison
@@ -283,7 +321,8 @@ export class Runtime {
     const start = hosted.core.version + 1 > this.syncedPosition ? hosted.core.version + 1 : this.syncedPosition
     hosted.inflightStarts.push(start)
     try {
-      const [position] = await this.log.append([{ streams: [core.stream], data }])
+      // The conflict keys it writes: transactions that read them must see this write.
+      const [position] = await this.log.append([{ streams: [core.stream], data, keys: writeKeysOf(core, mutator, args) }])
       if (position === undefined) throw new LogError('unavailable', 'append answered no position')
       await this.syncTo(position + 1)
       this.throwIfFailed(hosted)
@@ -314,6 +353,8 @@ export class Runtime {
     if (args.length > declared && isReadOptions(args[args.length - 1])) {
       consistency = (args.pop() as ReadOptions).consistency ?? 'linearizable'
     }
+    const tx = activeTransaction(this.txHost)
+    if (tx !== undefined) return tx.access(core, fn, accessor, args)
     if (core.poison !== undefined) throw core.poison
     if (consistency !== 'cached') {
       await this.syncObject(hosted)

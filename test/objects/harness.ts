@@ -90,7 +90,7 @@ export function modelTests<M>(spec: ObjectModel<M>, options: { numRuns?: number;
           const page = c.log.readStream(streamOf('obj'), { from: 0 })
           for (const entry of page.entries) {
             const rec = decodeRecord(entry.data)
-            if (rec.kind !== 'op') throw new Error(rec.reason)
+            if (rec.kind !== 'op') throw new Error(rec.kind === 'invalid' ? rec.reason : 'not a single op')
             spec.apply(model, { name: rec.mutator, args: rec.args })
           }
           for (const h of all) {

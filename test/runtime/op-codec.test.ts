@@ -39,7 +39,7 @@ describe('op encoding', () => {
     fc.assert(
       fc.property(fc.array(fc.oneof(plain, fc.constant(undefined)), { maxLength: 4 }), (args) => {
         const rec = decodeRecord(encodeOp({ type: 'T', version: 3, mutator: 'm', args }))
-        if (rec.kind !== 'op') throw new Error(rec.reason)
+        if (rec.kind !== 'op') throw new Error(rec.kind === 'invalid' ? rec.reason : 'not a single op')
         expect(rec).toMatchObject({ type: 'T', version: 3, mutator: 'm' })
         expect(rec.args).toEqual(args)
         for (const a of rec.args) if (typeof a === 'object' && a !== null && !(a instanceof Uint8Array)) expect(Object.isFrozen(a)).toBe(true)

@@ -3,11 +3,13 @@
 import { benchAppend } from './append.ts'
 import { benchObjects } from './objects.ts'
 import { benchPaxos } from './paxos.ts'
+import { benchTx } from './tx.ts'
 import type { BenchArgs } from './lib/report.ts'
 
 const BENCHES: Record<string, (args: BenchArgs) => Promise<void>> = {
   paxos: benchPaxos,
   append: benchAppend,
+  tx: benchTx,
   objects: benchObjects,
 }
 

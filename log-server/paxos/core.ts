@@ -296,7 +296,8 @@ export class PaxosCore {
     this.begin(this.now)
     const bad = validateMessage(msg, this.n, this.id)
     if (bad !== null) {
-      this.ignore(`malformed ${String((msg as { type?: unknown }).type)} message: ${bad}`)
+      const type = typeof msg === 'object' && msg !== null ? String((msg as { type?: unknown }).type) : typeof msg
+      this.ignore(`malformed ${type} message: ${bad}`)
       return this.end()
     }
     if (!this.admit(msg)) return this.end()

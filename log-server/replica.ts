@@ -16,8 +16,10 @@ import { ballotString } from './paxos/types.ts'
 import type { LogStore } from './storage/log-store.ts'
 import { isStorageError } from './storage/errors.ts'
 import { storedEntries } from './storage/entries.ts'
-import { QuipuError } from './errors.ts'
-import type { ApiEntry, AppendRequest, ReadRange, ReadResult, ReplicaApi, ReplicaStatus, Subscription, TailResult } from './api/replica-api.ts'
+import { ERROR_CODES, QuipuError, type ErrorCode } from './errors.ts'
+import { decode as decodeMsgpack, encode as encodeMsgpack } from '@msgpack/msgpack'
+import { Pool } from 'undici'
+import type { ApiEntry, AppendRequest, CallOptions, ReadRange, ReadResult, ReplicaApi, ReplicaStatus, Subscription, TailResult } from './api/replica-api.ts'
 import { urlOf, type ReplicaConfig } from './replica-config.ts'
 
 /** The peer transport as the driver uses it. */
@@ -125,6 +127,7 @@ export class Replica implements ReplicaApi {
     for (const [, p] of this.reads) p.reject(new QuipuError('unavailable', 'replica is shutting down'))
     this.proposals.clear()
     this.reads.clear()
+    await this.forwardPool?.pool.close()
     await this.transport.close()
     await this.store.close()
   }
@@ -356,7 +359,11 @@ export class Replica implements ReplicaApi {
     }
   }
 
-  async append(req: AppendRequest): Promise<{ positions: number[] }> {
+  async append(req: AppendRequest, opts: CallOptions = {}): Promise<{ positions: number[] }> {
+    return this.orForward(opts, () => this.appendHere(req), () => this.forward<{ positions: number[] }>('POST', '/v1/append', req))
+  }
+
+  private async appendHere(req: AppendRequest): Promise<{ positions: number[] }> {
     if ((req.clientId === undefined) !== (req.seq === undefined)) throw new QuipuError('bad_request', 'clientId and seq go together')
     // Absent ids are left out, not set to undefined: the wire would turn them into null.
     const base: Op =
@@ -371,13 +378,75 @@ export class Replica implements ReplicaApi {
     return { positions }
   }
 
-  async trim(stream: string, before: number): Promise<{ trimmedBefore: number }> {
+  async trim(stream: string, before: number, opts: CallOptions = {}): Promise<{ trimmedBefore: number }> {
+    return this.orForward(
+      opts,
+      () => this.trimHere(stream, before),
+      () => this.forward<{ trimmedBefore: number }>('POST', `/v1/streams/${encodeURIComponent(stream)}/trim`, { before }),
+    )
+  }
+
+  private async trimHere(stream: string, before: number): Promise<{ trimmedBefore: number }> {
     const r = await this.propose({ kind: 'trim', stream, before })
     if (!r.ok) throw this.proposalError(r)
     return { trimmedBefore: this.store.trimPoint(stream) }
   }
 
-  async tail(streams: readonly string[] = []): Promise<TailResult> {
+  async tail(streams: readonly string[] = [], opts: CallOptions = {}): Promise<TailResult> {
+    const q = streams.length > 0 ? `?streams=${encodeURIComponent(streams.join(','))}` : ''
+    return this.orForward(opts, () => this.tailHere(streams), () => this.forward<TailResult>('GET', `/v1/tail${q}`))
+  }
+
+  /**
+   * Run `here`; if this replica is not the leader and the caller allows it, forward to
+   * the leader instead (one hop: the forwarded request itself asks for no forwarding).
+   */
+  private async orForward<T>(opts: CallOptions, here: () => Promise<T>, forward: () => Promise<T>): Promise<T> {
+    try {
+      return await here()
+    } catch (e) {
+      if (opts.forward === true && e instanceof QuipuError && e.code === 'not_leader' && typeof e.details.leader === 'string') return forward()
+      throw e
+    }
+  }
+
+  private forwardPool: { url: string; pool: Pool } | null = null
+
+  /** One request to the leader's HTTP API, in msgpack; its errors come back as QuipuErrors. */
+  private async forward<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
+    const leader = this.leaderUrl()
+    if (leader === null) throw new QuipuError('unavailable', 'no leader is known right now; retry shortly')
+    if (this.forwardPool?.url !== leader) {
+      void this.forwardPool?.pool.close()
+      this.forwardPool = { url: leader, pool: new Pool(leader, { connections: 32 }) }
+    }
+    let res
+    try {
+      res = await this.forwardPool.pool.request({
+        method,
+        path,
+        headers: { accept: 'application/msgpack', 'x-quipu-forward': 'false', ...(body === undefined ? {} : { 'content-type': 'application/msgpack' }) },
+        body: body === undefined ? undefined : encodeMsgpack(body, { ignoreUndefined: true }),
+        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+      })
+    } catch (e) {
+      throw new QuipuError('unavailable', `the leader (${leader}) could not be reached: ${(e as Error).message}`)
+    }
+    const buf = new Uint8Array(await res.body.arrayBuffer())
+    let decoded: unknown
+    try {
+      decoded = decodeMsgpack(buf)
+    } catch {
+      throw new QuipuError('unavailable', `the leader (${leader}) answered ${res.statusCode} with an undecodable body`)
+    }
+    if (res.statusCode < 300) return decoded as T
+    const err = (decoded as { error?: { code?: string; message?: string } & Record<string, unknown> }).error ?? {}
+    const { code, message, ...details } = err
+    const known = typeof code === 'string' && code in ERROR_CODES
+    throw new QuipuError(known ? (code as ErrorCode) : 'unavailable', `${message ?? `status ${res.statusCode}`} (forwarded to ${leader})`, details)
+  }
+
+  private async tailHere(streams: readonly string[]): Promise<TailResult> {
     if (this.core.status().role !== 'leader') throw this.notLeader()
     const requestId = this.nextRequestId++
     const r = await new Promise<ReadIndexResult>((resolve, reject) => {

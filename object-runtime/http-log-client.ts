@@ -305,7 +305,8 @@ export class HttpLogClient implements LogClient {
         method,
         path,
         signal: AbortSignal.timeout(timeoutMs),
-        headers: body === undefined ? { accept: MSGPACK } : { accept: MSGPACK, 'content-type': MSGPACK },
+        // This client follows the leader itself: a follower should answer 421, not forward.
+        headers: body === undefined ? { accept: MSGPACK, 'x-quipu-forward': 'false' } : { accept: MSGPACK, 'content-type': MSGPACK, 'x-quipu-forward': 'false' },
         body: body === undefined ? undefined : encode(body, { ignoreUndefined: true }),
       })
     } catch (e) {

@@ -56,18 +56,25 @@ export interface LogRoutesOptions {
 
 type NameParams = { name: string }
 
+/** `x-quipu-forward: false` asks a follower for a 421 instead of forwarding to the leader. */
+function forwardOf(request: { headers: Record<string, string | string[] | undefined> }): boolean {
+  const h = request.headers['x-quipu-forward']
+  const v = (Array.isArray(h) ? h[0] : h)?.trim().toLowerCase()
+  return v !== 'false' && v !== '0' && v !== 'no'
+}
+
 export const logRoutes: FastifyPluginAsync<LogRoutesOptions> = async (app, opts) => {
   const { replica, limits } = opts
 
   app.post<{ Body: unknown }>('/v1/append', { schema: { body: appendBodySchema(limits) } }, async (request, reply) => {
     const req = parseAppendBody(request.body, isMsgpackContentType(request.headers['content-type']), limits)
-    const { positions } = await replica.append(req)
+    const { positions } = await replica.append(req, { forward: forwardOf(request) })
     return sendBody(request, reply, { positions })
   })
 
   app.get<{ Querystring: Query }>('/v1/tail', { schema: { querystring: tailQuerySchema } }, async (request, reply) => {
     const streams = parseStreamList(request.query['streams'], limits.queryStreamsMax)
-    const result = await replica.tail(streams.length === 0 ? undefined : streams)
+    const result = await replica.tail(streams.length === 0 ? undefined : streams, { forward: forwardOf(request) })
     return sendBody(request, reply, { tail: result.tail, streams: result.streams })
   })
 
@@ -92,7 +99,7 @@ export const logRoutes: FastifyPluginAsync<LogRoutesOptions> = async (app, opts)
     async (request, reply) => {
       const name = checkStreamName(request.params.name, 'stream')
       const before = parseTrimBody(request.body)
-      const { trimmedBefore } = await replica.trim(name, before)
+      const { trimmedBefore } = await replica.trim(name, before, { forward: forwardOf(request) })
       return sendBody(request, reply, { trimmedBefore })
     },
   )

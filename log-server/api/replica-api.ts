@@ -38,14 +38,24 @@ export interface Subscription {
   close(): void
 }
 
+/** How a call that only the leader can answer is handled on a follower. */
+export interface CallOptions {
+  /**
+   * true (the HTTP default): a follower forwards the call to the leader and answers for
+   * it; false (header `x-quipu-forward: false`): it answers 421 not_leader with the
+   * leader's URL, for clients that follow the leader themselves.
+   */
+  readonly forward?: boolean
+}
+
 export interface ReplicaApi {
   /** Leader only (a follower throws QuipuError 'not_leader' with the leader URL, or forwards). */
-  append(req: AppendRequest): Promise<{ readonly positions: number[] }>
+  append(req: AppendRequest, opts?: CallOptions): Promise<{ readonly positions: number[] }>
   /** Linearizable: read-index through the leader. */
-  tail(streams?: readonly string[]): Promise<TailResult>
+  tail(streams?: readonly string[], opts?: CallOptions): Promise<TailResult>
   readLog(range: ReadRange): Promise<ReadResult>
   readStream(name: string, range: ReadRange): Promise<ReadResult>
-  trim(stream: string, before: number): Promise<{ readonly trimmedBefore: number }>
+  trim(stream: string, before: number, opts?: CallOptions): Promise<{ readonly trimmedBefore: number }>
   status(): ReplicaStatus
   /**
    * Push newly committed entries of `streams` (all streams when empty) from position

@@ -76,11 +76,18 @@ describe('a 3-replica cluster over HTTP', () => {
     expect(body.entries[0]!.ts).toBeGreaterThan(1_600_000_000_000) // log time is the leader's wall clock
   })
 
-  it('followers serve reads and answer writes with 421 and the leader URL', async () => {
+  it('followers serve reads, forward writes and tails to the leader, or answer 421 with the leader URL when asked not to forward', async () => {
     const f = c.urls.find((u) => u !== leaderUrl)!
-    const w = await http(`${f}/v1/append`, { method: 'POST', json: { entries: [{ streams: ['x'], data: 'AA==' }] } })
+    const w = await http(`${f}/v1/append`, { method: 'POST', json: { entries: [{ streams: ['x'], data: 'AA==' }] }, headers: { 'x-quipu-forward': 'false' } })
     expect(w.status).toBe(421)
     expect(w.body.error).toMatchObject({ code: 'not_leader', leader: leaderUrl })
+    const fw = await http(`${f}/v1/append`, { method: 'POST', json: { entries: [{ streams: ['x'], data: 'AA==' }] } })
+    expect(fw.status).toBe(200)
+    const [pos] = fw.body.positions as number[]
+    const t = await http(`${f}/v1/tail?streams=x`)
+    expect(t.body).toMatchObject({ streams: { x: pos } })
+    const tr = await http(`${f}/v1/streams/never-written/trim`, { method: 'POST', json: { before: 0 } })
+    expect(tr.status).toBe(200)
     const r = await http(`${f}/v1/log?from=0&limit=1`)
     expect(r.status).toBe(200)
   })

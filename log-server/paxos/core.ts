@@ -125,15 +125,17 @@ function opSize(op: Op): { entries: number; bytes: number } {
 }
 
 /** Conflict keys an op writes, as stream + NUL + key, once per (stream, key). */
-function writtenKeys(op: Op): string[] {
-  if (op.kind !== 'append') return []
+const NO_KEYS: readonly string[] = Object.freeze([])
+
+function writtenKeys(op: Op): readonly string[] {
+  if (op.kind !== 'append') return NO_KEYS
   let out: string[] | null = null
   for (const e of op.entries) {
     if (e.keys === undefined || e.keys === null || e.keys.length === 0) continue
     out ??= []
     for (const st of e.streams) for (const k of e.keys) out.push(conflictKey(st, k))
   }
-  return out === null ? [] : [...new Set(out)]
+  return out === null ? NO_KEYS : [...new Set(out)]
 }
 
 export function conflictKey(stream: string, key: string): string {
@@ -430,9 +432,10 @@ export class PaxosCore {
   private end(): Output {
     if (this.commitAdvanced) {
       // Followers learn new commits at once (their reads and subscriptions wait on it),
-      // not at the next accept or heartbeat: one commit notice per Output at most.
+      // not at the next heartbeat. Accepts sent after the advance already carry it (the
+      // busy case); only when none did does a heartbeat go out, one per Output at most.
       this.commitAdvanced = false
-      if (this.role === 'leader') this.sendHeartbeats()
+      if (this.role === 'leader' && this.commitSlot > this.lastCommitSent) this.sendHeartbeats()
     }
     const o = this.out
     this.out = emptyOutput()
@@ -446,6 +449,8 @@ export class PaxosCore {
 
   /** The leader's commit index moved during this input: notify followers in end(). */
   private commitAdvanced = false
+  /** The highest commit index this leader's broadcasts (accepts, heartbeats) carried. */
+  private lastCommitSent = 0
 
   /** earlyAccepts: own accepts written by Outputs up to `token`, not yet counted. */
   private readonly selfAcksOpen: { slot: number; ballot: Ballot; token: number }[] = []
@@ -874,38 +879,41 @@ export class PaxosCore {
     const readId = this.readRound?.id ?? 0
     const b = this.ballot
     const c = this.commitSlot
+    this.lastCommitSent = c
     this.broadcast(() => ({ type: 'heartbeat', ballot: b, commitSlot: c, readId }))
   }
 
+  /** A proposal refused before it was queued. (A method, not a closure: enqueue is hot.) */
+  private refuse(requestId: RequestId, code: ProposalErrorCode, message: string): void {
+    this.out.results.push({ requestId, ok: false, code, message, leader: this.role === 'leader' ? this.id : this.leader })
+  }
+
   private enqueue(requestId: RequestId, op: Op): void {
-    const fail = (code: ProposalErrorCode, message: string): void => {
-      this.out.results.push({ requestId, ok: false, code, message, leader: this.role === 'leader' ? this.id : this.leader })
-    }
     if (this.role !== 'leader') {
-      fail('not_leader', this.leader === null ? 'no leader is known' : `replica ${this.leader} leads`)
+      this.refuse(requestId, 'not_leader', this.leader === null ? 'no leader is known' : `replica ${this.leader} leads`)
       return
     }
     const size = opSize(op)
     if (op.kind === 'append') {
-      if (op.entries.length === 0) return fail('bad_request', 'an append needs at least one entry')
+      if (op.entries.length === 0) return this.refuse(requestId, 'bad_request', 'an append needs at least one entry')
       for (const e of op.entries) {
-        if (e.data.length > this.cfg.entryBytesMax) return fail('too_large', `entry of ${e.data.length} bytes exceeds entryBytesMax ${this.cfg.entryBytesMax}`)
-        if (e.streams.length === 0) return fail('bad_request', 'an entry needs at least one stream')
+        if (e.data.length > this.cfg.entryBytesMax) return this.refuse(requestId, 'too_large', `entry of ${e.data.length} bytes exceeds entryBytesMax ${this.cfg.entryBytesMax}`)
+        if (e.streams.length === 0) return this.refuse(requestId, 'bad_request', 'an entry needs at least one stream')
       }
-      if (size.entries > this.cfg.batchEntriesMax) return fail('too_large', `${size.entries} entries exceed batchEntriesMax ${this.cfg.batchEntriesMax}`)
-      if (size.bytes > this.cfg.batchBytesMax) return fail('too_large', `${size.bytes} bytes exceed batchBytesMax ${this.cfg.batchBytesMax}`)
+      if (size.entries > this.cfg.batchEntriesMax) return this.refuse(requestId, 'too_large', `${size.entries} entries exceed batchEntriesMax ${this.cfg.batchEntriesMax}`)
+      if (size.bytes > this.cfg.batchBytesMax) return this.refuse(requestId, 'too_large', `${size.bytes} bytes exceed batchBytesMax ${this.cfg.batchBytesMax}`)
       const dup = this.lookupSession(op)
       if (dup !== null) {
-        if (dup.kind === 'rejected') return fail('sequence_too_old', `sequence ${String(op.seq)} of ${String(op.clientId)} is older than the exactly-once window`)
+        if (dup.kind === 'rejected') return this.refuse(requestId, 'sequence_too_old', `sequence ${String(op.seq)} of ${String(op.clientId)} is older than the exactly-once window`)
         this.out.results.push({ requestId, ok: true, outcome: dup, firstPosition: dup.kind === 'dup' ? dup.first : -1, count: op.entries.length, slot: -1, ts: this.lastTs })
         return
       }
     }
     if (this.queue.length - this.queueHead + this.heldConditional.length >= this.cfg.queueOpsMax || this.queueBytes + size.bytes > this.cfg.queueBytesMax) {
-      return fail('overloaded', `leader queue is full (${this.queue.length - this.queueHead} ops, ${this.queueBytes} bytes)`)
+      return this.refuse(requestId, 'overloaded', `leader queue is full (${this.queue.length - this.queueHead} ops, ${this.queueBytes} bytes)`)
     }
     if (op.kind === 'append' && op.reads != null && op.reads.length > 0) {
-      if (op.reads.length > this.cfg.conditionReadsMax) return fail('bad_request', `${op.reads.length} reads exceed conditionReadsMax ${this.cfg.conditionReadsMax}`)
+      if (op.reads.length > this.cfg.conditionReadsMax) return this.refuse(requestId, 'bad_request', `${op.reads.length} reads exceed conditionReadsMax ${this.cfg.conditionReadsMax}`)
       if (!this.conflictReady) {
         // Until everything chosen before this term is applied here, the table cannot
         // answer: hold the request (bounded like the queue).
@@ -1030,6 +1038,7 @@ export class PaxosCore {
     this.accepted.set(slot, { ballot: b, value })
     this.write({ kind: 'accept', slot, ballot: b, value })
     const c = this.commitSlot
+    if (c > this.lastCommitSent) this.lastCommitSent = c
     if (this.cfg.earlyAccepts) {
       // Our own vote counts once the accept is durable (persisted()); the requests go now.
       this.inflight.set(slot, { value, acks: new Map(), requests, sentTick: this.tickCount, keys })
@@ -1475,6 +1484,16 @@ function checkRecords(v: unknown): string | null {
   return null
 }
 
+function nonNegative(m: Record<string, unknown>, k: string): boolean {
+  const v = m[k]
+  return isInt(v) && v >= 0
+}
+
+function atLeastMinusOne(m: Record<string, unknown>, k: string): boolean {
+  const v = m[k]
+  return isInt(v) && v >= -1
+}
+
 /** Shape check of a message from the network: null if fine, else why not. */
 export function validateMessage(msg: unknown, n: number, self: ReplicaId): string | null {
   if (typeof msg !== 'object' || msg === null) return 'not an object'
@@ -1483,13 +1502,12 @@ export function validateMessage(msg: unknown, n: number, self: ReplicaId): strin
   if (m.to !== self) return `addressed to ${String(m.to)}`
   if (!isInt(m.inc) || m.inc < 0) return 'bad incarnation'
   if (!Array.isArray(m.vec) || m.vec.length !== n || !(m.vec as unknown[]).every((x) => isInt(x) && x >= 0)) return 'bad incarnation vector'
-  const slotOk = (k: string): boolean => isInt(m[k]) && (m[k] as number) >= 0
-  const sslot = (k: string): boolean => isInt(m[k]) && (m[k] as number) >= -1
+  // Module functions, not closures: this runs for every message.
   switch (m.type) {
     case 'prepare':
-      return isBallot(m.ballot) && slotOk('fromSlot') ? null : 'bad prepare'
+      return isBallot(m.ballot) && nonNegative(m, 'fromSlot') ? null : 'bad prepare'
     case 'promise': {
-      if (!isBallot(m.ballot) || !slotOk('commitSlot') || !Array.isArray(m.accepted)) return 'bad promise'
+      if (!isBallot(m.ballot) || !nonNegative(m, 'commitSlot') || !Array.isArray(m.accepted)) return 'bad promise'
       for (const a of m.accepted as unknown[]) {
         const acc = a as { slot?: unknown; ballot?: unknown; value?: unknown }
         if (typeof a !== 'object' || a === null || !isInt(acc.slot) || !isBallot(acc.ballot)) return 'bad accepted entry'
@@ -1499,27 +1517,27 @@ export function validateMessage(msg: unknown, n: number, self: ReplicaId): strin
       return checkRecords(m.chosen)
     }
     case 'accept':
-      if (!isBallot(m.ballot) || !slotOk('slot') || !slotOk('commitSlot')) return 'bad accept'
+      if (!isBallot(m.ballot) || !nonNegative(m, 'slot') || !nonNegative(m, 'commitSlot')) return 'bad accept'
       return checkValue(m.value)
     case 'accepted':
-      return isBallot(m.ballot) && slotOk('slot') ? null : 'bad accepted'
+      return isBallot(m.ballot) && nonNegative(m, 'slot') ? null : 'bad accepted'
     case 'nack':
       return isBallot(m.ballot) && isBallot(m.promised) ? null : 'bad nack'
     case 'heartbeat':
     case 'heartbeatAck':
-      return isBallot(m.ballot) && slotOk('commitSlot') && slotOk('readId') ? null : `bad ${m.type}`
+      return isBallot(m.ballot) && nonNegative(m, 'commitSlot') && nonNegative(m, 'readId') ? null : `bad ${m.type}`
     case 'catchupRequest':
-      return slotOk('fromSlot') && slotOk('toSlot') ? null : 'bad catchupRequest'
+      return nonNegative(m, 'fromSlot') && nonNegative(m, 'toSlot') ? null : 'bad catchupRequest'
     case 'catchupReply':
-      return slotOk('commitSlot') ? checkRecords(m.records) : 'bad catchupReply'
+      return nonNegative(m, 'commitSlot') ? checkRecords(m.records) : 'bad catchupReply'
     case 'joinProbe':
-      return slotOk('attempt') ? null : 'bad joinProbe'
+      return nonNegative(m, 'attempt') ? null : 'bad joinProbe'
     case 'joinInfo':
-      return slotOk('attempt') && slotOk('knownIncarnation') && isBallot(m.promised) && sslot('maxSlot') && slotOk('commitSlot') ? null : 'bad joinInfo'
+      return nonNegative(m, 'attempt') && nonNegative(m, 'knownIncarnation') && isBallot(m.promised) && atLeastMinusOne(m, 'maxSlot') && nonNegative(m, 'commitSlot') ? null : 'bad joinInfo'
     case 'join':
-      return slotOk('incarnation') ? null : 'bad join'
+      return nonNegative(m, 'incarnation') ? null : 'bad join'
     case 'joinAck':
-      return slotOk('incarnation') && isBallot(m.promised) && sslot('maxSlot') && slotOk('commitSlot') ? null : 'bad joinAck'
+      return nonNegative(m, 'incarnation') && isBallot(m.promised) && atLeastMinusOne(m, 'maxSlot') && nonNegative(m, 'commitSlot') ? null : 'bad joinAck'
     default:
       return `unknown type ${String(m.type)}`
   }

@@ -43,7 +43,8 @@ export interface ReplicaDeps {
 interface Pending<T> {
   resolve(v: T): void
   reject(e: Error): void
-  timer: NodeJS.Timeout | null
+  /** Date.now() past which the caller gets `unavailable` (swept, not one timer each). */
+  readonly deadline: number
 }
 
 interface Subscriber {
@@ -104,10 +105,32 @@ export class Replica implements ReplicaApi {
     )
     this.transport.onMessage((m) => this.onPeerMessage(m))
     await this.transport.start()
-    this.ticker = setInterval(() => this.handle(this.core.tick(this.clock())), c.tickMs)
+    this.ticker = setInterval(() => {
+      this.handle(this.core.tick(this.clock()))
+      this.sweepDeadlines()
+    }, c.tickMs)
     // Slot records the store found missing when it opened (e.g. a damaged write-ahead
     // log): refetch them now rather than on the first read that needs them.
     for (const slot of this.store.missingSlots()) void this.repair(slot)
+  }
+
+  private lastSweep = 0
+
+  /** Requests past their deadline fail with `unavailable` (checked every 250 ms). */
+  private sweepDeadlines(): void {
+    const now = Date.now()
+    if (now - this.lastSweep < 250) return
+    this.lastSweep = now
+    for (const [id, p] of this.proposals) {
+      if (p.deadline > now) continue
+      this.proposals.delete(id)
+      p.reject(new QuipuError('unavailable', `not chosen within ${REQUEST_TIMEOUT_MS} ms (no quorum?); retry with the same clientId and seq`))
+    }
+    for (const [id, p] of this.reads) {
+      if (p.deadline > now) continue
+      this.reads.delete(id)
+      p.reject(new QuipuError('unavailable', `leadership not confirmed within ${REQUEST_TIMEOUT_MS} ms (no quorum?)`))
+    }
   }
 
   /** Graceful stop: no new work, finish what is being persisted, close everything. */
@@ -178,14 +201,12 @@ export class Replica implements ReplicaApi {
       const p = this.proposals.get(r.requestId)
       if (p === undefined) continue
       this.proposals.delete(r.requestId)
-      if (p.timer) clearTimeout(p.timer)
       p.resolve(r)
     }
     for (const r of o.reads) {
       const p = this.reads.get(r.requestId)
       if (p === undefined) continue
       this.reads.delete(r.requestId)
-      if (p.timer) clearTimeout(p.timer)
       p.resolve(r)
     }
     if (o.chosen.length > 0) {
@@ -323,10 +344,7 @@ export class Replica implements ReplicaApi {
     if (this.core.status().role !== 'leader') return Promise.reject(this.notLeader())
     const requestId = this.nextRequestId++
     return new Promise<ProposalResult>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        if (this.proposals.delete(requestId)) reject(new QuipuError('unavailable', `not chosen within ${REQUEST_TIMEOUT_MS} ms (no quorum?); retry with the same clientId and seq`))
-      }, REQUEST_TIMEOUT_MS)
-      this.proposals.set(requestId, { resolve, reject, timer })
+      this.proposals.set(requestId, { resolve, reject, deadline: Date.now() + REQUEST_TIMEOUT_MS })
       // Coalesce the requests of one event-loop turn into one proposeBatch: bigger
       // slots, fewer fsyncs.
       this.batch.push({ requestId, op })
@@ -450,10 +468,7 @@ export class Replica implements ReplicaApi {
     if (this.core.status().role !== 'leader') throw this.notLeader()
     const requestId = this.nextRequestId++
     const r = await new Promise<ReadIndexResult>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        if (this.reads.delete(requestId)) reject(new QuipuError('unavailable', `leadership not confirmed within ${REQUEST_TIMEOUT_MS} ms (no quorum?)`))
-      }, REQUEST_TIMEOUT_MS)
-      this.reads.set(requestId, { resolve, reject, timer })
+      this.reads.set(requestId, { resolve, reject, deadline: Date.now() + REQUEST_TIMEOUT_MS })
       this.handle(this.core.readIndex(requestId))
     })
     if (!r.ok) throw r.code === 'overloaded' ? new QuipuError('overloaded', 'too many tail queries waiting') : this.notLeader()

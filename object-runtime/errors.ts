@@ -12,6 +12,8 @@ export const OBJECT_ERROR_CODES = Object.freeze({
   not_implemented: 'The feature is declared but not built yet.',
   transaction_aborted:
     'A transaction lost to conflicting writes on every attempt (TransactionAborted: names the object, key and log position of the last conflict). Nothing of it entered the log.',
+  history_trimmed:
+    "The object's stream was trimmed below what it needs and no complete checkpoint covers that point (or an op's result was covered by a checkpoint loaded meanwhile).",
 } as const)
 
 export type ObjectErrorCode = keyof typeof OBJECT_ERROR_CODES

@@ -62,3 +62,7 @@ export { PMap, isPMap } from './pmap.ts'
 export type { PMapKey } from './pmap.ts'
 export { Snapshot, TransactionAborted } from './transaction.ts'
 export type { TransactionOptions } from './transaction.ts'
+
+export { DEFAULT_CHECKPOINT_POLICY, RECORD_CHECKPOINT, checkpointDataStream, checkpointIndexStream, validateCheckpointPolicy } from './checkpoint.ts'
+export type { CheckpointInfo, CheckpointPolicy, CheckpointResult, CheckpointStage, WriteOptions as CheckpointWriteOptions } from './checkpoint.ts'
+export { STATE_FORMAT_VERSION, decodeState, encodeState } from './checkpoint-format.ts'

@@ -125,6 +125,22 @@ export class ObjectCore {
     return this.current
   }
 
+  /**
+   * Replaces the state with one loaded from a checkpoint (checkpoint.ts) taken at
+   * `version`. The previous snapshot is left untouched for whoever holds it.
+   */
+  restore(state: unknown, version: number): void {
+    if (this.mode === 'persistent-root' ? !isPersistentRoot(state) : !isDraftable(state)) {
+      throw new ObjectError('type_mismatch', `object "${this.name}": checkpoint state does not have the shape of a ${this.def.name} (${this.mode} mode)`)
+    }
+    // Draft mode: freeze deeply the way produced snapshots are.
+    this.current = this.mode === 'draft' ? produce(state, () => undefined) : state
+    this.sealedBase = this.current
+    this.unsealed = false
+    this.version = version
+    this.poison = undefined
+  }
+
   /** The poison, read through a call so that TypeScript does not narrow it across awaits. */
   poisonError(): ObjectPoisonedError | undefined {
     return this.poison

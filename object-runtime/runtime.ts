@@ -21,6 +21,8 @@
 // - A linearizable read asks the log for its tail (coalesced: TailCoalescer), waits until
 //   the object has applied everything below it, then runs the accessor on the snapshot.
 
+import { loadCheckpoint, policyEnabled, validateCheckpointPolicy, writeCheckpoint } from './checkpoint.ts'
+import type { CheckpointPolicy, CheckpointResult, WriteOptions } from './checkpoint.ts'
 import { EmbeddedLogClient } from './embedded-log-client.ts'
 import { HttpLogClient, type HttpLogClientConfig } from './http-log-client.ts'
 import { isObjectDefinition } from './define.ts'
@@ -47,6 +49,8 @@ export interface RuntimeConfig {
   readonly tailStreamsMax: number
   /** Throw on Date.now/Math.random/... inside mutators. Default: NODE_ENV !== 'production'. */
   readonly determinismGuard: boolean
+  /** Checkpoints (checkpoint.ts): automatic policy (off by default) and limits. Any subset; the rest defaults. */
+  readonly checkpoint: Partial<CheckpointPolicy>
 }
 
 export function validateRuntimeConfig(partial: Partial<RuntimeConfig> = {}): RuntimeConfig {
@@ -57,6 +61,7 @@ export function validateRuntimeConfig(partial: Partial<RuntimeConfig> = {}): Run
     tailStreamsMax: 64,
     determinismGuard: determinismGuardDefault(),
     ...partial,
+    checkpoint: validateCheckpointPolicy(partial.checkpoint),
   }
   const int = (name: 'readEntriesMax' | 'followGraceMs' | 'resubscribeDelayMs' | 'tailStreamsMax', min: number): void => {
     const v = c[name]
@@ -152,6 +157,15 @@ class HostedObject {
   readonly results = new Map<number, unknown>()
   /** Why the last catch-up of this object failed (it is then neither pending nor joined). */
   failure: unknown = undefined
+  /** `upTo` of the checkpoint this object was last loaded from (-1: none): results below it are gone. */
+  restoredUpTo = -1
+  /** Its stream was found trimmed above `cursor`: catch-up must start from a checkpoint. */
+  trimmedBehind = false
+  /** Entries and op bytes applied since the last checkpoint this runtime wrote or tried (automatic policy). */
+  sinceCheckpointEntries = 0
+  sinceCheckpointBytes = 0
+  /** The checkpoint this runtime is writing for this object, if any (one at a time). */
+  checkpointing: Promise<CheckpointResult> | null = null
   handle: unknown = undefined
   readonly recordResult = (position: number, value: unknown): void => {
     this.results.set(position, value)
@@ -186,12 +200,17 @@ export class Runtime {
   private pumping = false
   private closed = false
   private readonly tailer: TailCoalescer<TailResult>
+  private readonly checkpointPolicy: CheckpointPolicy
+  private readonly byHandle = new WeakMap<object, HostedObject>()
+  private readonly autoCheckpoints: boolean
 
   constructor(log: LogClient, ownsLog: boolean, config: RuntimeConfig) {
     this.log = log
     this.ownsLog = ownsLog
     this.config = config
     if (config.determinismGuard) installDeterminismGuard()
+    this.checkpointPolicy = validateCheckpointPolicy(config.checkpoint)
+    this.autoCheckpoints = policyEnabled(this.checkpointPolicy)
     this.tailer = new TailCoalescer(() => {
       this.stats.tailRequests++
       const streams = this.hostedStreams()
@@ -226,6 +245,7 @@ export class Runtime {
     }
     const hosted = new HostedObject(new ObjectCore(def, name, stream, this.config.determinismGuard))
     hosted.handle = this.makeHandle(hosted)
+    this.byHandle.set(hosted.handle as object, hosted)
     this.byName.set(name, hosted)
     this.pending.push(hosted)
     this.kick()
@@ -271,6 +291,66 @@ export class Runtime {
     this.assertOpen()
     const tail = await this.tailer.get()
     await this.syncTo(tail.tail)
+  }
+
+  /**
+   * Writes a checkpoint of an open object (checkpoint.ts): its state at its current
+   * version, from an immutable snapshot (writers and readers go on), then trims the
+   * history it covers. One at a time per object in this runtime; if another client's
+   * checkpoint of the object is in progress, waits a little and tries again (three tries),
+   * then answers `busy`.
+   */
+  async checkpoint(handle: object, options: WriteOptions = {}): Promise<CheckpointResult> {
+    this.assertOpen()
+    const hosted = this.byHandle.get(handle)
+    if (hosted === undefined) throw new ObjectError('bad_argument', "checkpoint() needs a handle returned by this runtime's open()")
+    for (let attempt = 0; ; attempt++) {
+      const result = await this.checkpointOnce(hosted, options)
+      if (result.outcome !== 'busy' || attempt >= 2) return result
+      await new Promise((resolve) => setTimeout(resolve, Math.min(this.checkpointPolicy.takeoverMs, 1000) / 4))
+    }
+  }
+
+  private checkpointOnce(hosted: HostedObject, options: WriteOptions): Promise<CheckpointResult> {
+    if (hosted.checkpointing !== null) return hosted.checkpointing
+    const run = async (): Promise<CheckpointResult> => {
+      await this.syncObject(hosted)
+      const core = hosted.core
+      const poison = core.poisonError()
+      if (poison !== undefined) throw poison
+      // Taken synchronously: the snapshot, its version and what it covers agree.
+      hosted.sinceCheckpointEntries = 0
+      hosted.sinceCheckpointBytes = 0
+      const src = {
+        objectName: core.name,
+        objectStream: core.stream,
+        type: core.def.name,
+        typeVersion: core.def.version,
+        state: core.snapshot(),
+        version: core.version,
+        upTo: Math.max(this.joined.get(core.stream) === hosted ? this.syncedPosition : 0, core.version + 1, hosted.restoredUpTo),
+      }
+      return writeCheckpoint(this.log, src, this.checkpointPolicy, options)
+    }
+    const p = run().finally(() => {
+      hosted.checkpointing = null
+    })
+    hosted.checkpointing = p
+    return p
+  }
+
+  /** Automatic policy: checkpoint an object whose stream grew past the thresholds (errors are dropped; the next threshold retries). */
+  private maybeAutoCheckpoint(hosted: HostedObject): void {
+    const p = this.checkpointPolicy
+    if (hosted.checkpointing !== null || this.closed || hosted.core.poison !== undefined) return
+    const due = (p.everyEntries > 0 && hosted.sinceCheckpointEntries >= p.everyEntries) || (p.everyBytes > 0 && hosted.sinceCheckpointBytes >= p.everyBytes)
+    if (!due) return
+    hosted.sinceCheckpointEntries = 0
+    hosted.sinceCheckpointBytes = 0
+    setImmediate(() => {
+      if (this.closed) return
+      this.checkpointOnce(hosted, {}).catch(() => undefined)
+    })
   }
 
   /** Stops playback, fails waiting calls with `runtime_closed`. Closes the log client if the runtime owns it. */
@@ -333,6 +413,9 @@ export class Runtime {
       }
       const poison = core.poisonError()
       if (poison !== undefined && poison.position <= position) throw poison
+      if (position < hosted.restoredUpTo) {
+        throw new ObjectError('history_trimmed', `${core.name}: the op at position ${position} was applied, but this client fell behind and loaded a checkpoint covering it, so its result is unknown`)
+      }
       throw new Error(`internal: no result recorded for ${core.name} at position ${position} (version ${core.version})`)
     } finally {
       hosted.inflightStarts.splice(hosted.inflightStarts.indexOf(start), 1)
@@ -529,12 +612,14 @@ export class Runtime {
       if (outcome.status === 'fulfilled') {
         pages.push(outcome.value)
       } else if (isLogError(outcome.reason, 'trimmed')) {
-        // That object's history is gone below what it needs: it leaves the joined set with
-        // the cause (its calls fail; its next call retries a catch-up); the others go on.
+        // That object's history is gone below what it needs (a checkpoint covers it): it
+        // leaves the joined set and catches up again, from the newest checkpoint; the
+        // others go on. If no checkpoint covers it, its calls fail (catchUpPending).
         const hosted = this.joined.get(streams[i]!)!
-        hosted.failure = outcome.reason
         hosted.cursor = from
+        hosted.trimmedBehind = true
         this.joined.delete(streams[i]!)
+        this.pending.push(hosted)
         this.resubscribe()
         return
       } else {
@@ -560,9 +645,29 @@ export class Runtime {
     const batch = this.pending
     for (const hosted of batch) {
       try {
-        while (hosted.cursor < this.syncedPosition && !this.closed) {
+        // A fresh object starts from its newest checkpoint (time ~ state, not history).
+        if (hosted.core.version === -1 && hosted.cursor === 0 && !hosted.trimmedBehind) await this.restoreFromCheckpoint(hosted, 0)
+        if (hosted.trimmedBehind) {
+          hosted.trimmedBehind = false
+          if (!(await this.restoreFromCheckpoint(hosted, hosted.cursor + 1))) throw this.historyTrimmed(hosted, undefined)
+        }
+        while (!this.closed) {
+          // Loaded a checkpoint ahead of `synced`: bring the joined objects up to it first.
+          if (hosted.cursor > this.syncedPosition) {
+            await this.fetchUpTo(hosted.cursor)
+            continue
+          }
+          if (hosted.cursor === this.syncedPosition) break
           this.stats.reads++
-          const page = await this.log.readStream(hosted.core.stream, { from: hosted.cursor, to: this.syncedPosition, limit: this.config.readEntriesMax })
+          let page: ReadResult
+          try {
+            page = await this.log.readStream(hosted.core.stream, { from: hosted.cursor, to: this.syncedPosition, limit: this.config.readEntriesMax })
+          } catch (err) {
+            if (!isLogError(err, 'trimmed')) throw err
+            // Trimmed below the cursor: a newer checkpoint covers it, or the history is lost.
+            if (!(await this.restoreFromCheckpoint(hosted, hosted.cursor + 1))) throw this.historyTrimmed(hosted, err)
+            continue
+          }
           if (page.entries.length > 0) this.applyToOne(hosted, page.entries)
           if (page.next <= hosted.cursor) throw new Error(`internal: readStream(${hosted.core.stream}) made no progress from ${hosted.cursor}`)
           hosted.cursor = page.next
@@ -576,6 +681,25 @@ export class Runtime {
       this.pending = this.pending.filter((p) => p !== hosted)
     }
     this.resubscribe()
+  }
+
+  private historyTrimmed(hosted: HostedObject, cause: unknown): ObjectError {
+    return new ObjectError(
+      'history_trimmed',
+      `object "${hosted.core.name}": its stream ${hosted.core.stream} is trimmed above position ${hosted.cursor}, and no complete checkpoint covers the trim point`,
+      cause === undefined ? undefined : { cause },
+    )
+  }
+
+  /** Loads the newest checkpoint covering at least `minUpTo` into a pending object; false if there is none. */
+  private async restoreFromCheckpoint(hosted: HostedObject, minUpTo: number): Promise<boolean> {
+    const core = hosted.core
+    const loaded = await loadCheckpoint(this.log, { objectName: core.name, type: core.def.name, typeVersion: core.def.version }, this.checkpointPolicy, minUpTo)
+    if (loaded === null || loaded.upTo <= hosted.cursor) return false
+    core.restore(loaded.state, loaded.version)
+    hosted.cursor = loaded.upTo
+    hosted.restoredUpTo = loaded.upTo
+    return true
   }
 
   private applyToOne(hosted: HostedObject, entries: readonly LogEntry[]): void {
@@ -623,6 +747,11 @@ export class Runtime {
     hosted.core.applyBatch(fresh, freshRecords, hosted.inflightStarts.length > 0 ? hosted.lowestStart() : Infinity, hosted.recordResult)
     this.stats.batchesApplied++
     this.stats.entriesApplied += fresh.length
+    if (this.autoCheckpoints) {
+      hosted.sinceCheckpointEntries += fresh.length
+      for (const e of fresh) hosted.sinceCheckpointBytes += e.data.byteLength
+      this.maybeAutoCheckpoint(hosted)
+    }
   }
 
   private assertOpen(): void {

@@ -159,8 +159,8 @@ class HostedObject {
   failure: unknown = undefined
   /** `upTo` of the checkpoint this object was last loaded from (-1: none): results below it are gone. */
   restoredUpTo = -1
-  /** Its stream was found trimmed above `cursor`: catch-up must start from a checkpoint. */
-  trimmedBehind = false
+  /** Set (to the log's `trimmed` error) when its stream was found trimmed above `cursor`: catch-up must start from a checkpoint. */
+  trimmedBehind: unknown = undefined
   /** Entries and op bytes applied since the last checkpoint this runtime wrote or tried (automatic policy). */
   sinceCheckpointEntries = 0
   sinceCheckpointBytes = 0
@@ -617,7 +617,7 @@ export class Runtime {
         // others go on. If no checkpoint covers it, its calls fail (catchUpPending).
         const hosted = this.joined.get(streams[i]!)!
         hosted.cursor = from
-        hosted.trimmedBehind = true
+        hosted.trimmedBehind = outcome.reason
         this.joined.delete(streams[i]!)
         this.pending.push(hosted)
         this.resubscribe()
@@ -646,10 +646,12 @@ export class Runtime {
     for (const hosted of batch) {
       try {
         // A fresh object starts from its newest checkpoint (time ~ state, not history).
-        if (hosted.core.version === -1 && hosted.cursor === 0 && !hosted.trimmedBehind) await this.restoreFromCheckpoint(hosted, 0)
-        if (hosted.trimmedBehind) {
-          hosted.trimmedBehind = false
-          if (!(await this.restoreFromCheckpoint(hosted, hosted.cursor + 1))) throw this.historyTrimmed(hosted, undefined)
+        const trimmed = hosted.trimmedBehind
+        hosted.trimmedBehind = undefined
+        if (trimmed !== undefined) {
+          if (!(await this.restoreFromCheckpoint(hosted, hosted.cursor + 1))) throw this.historyTrimmed(hosted, trimmed)
+        } else if (hosted.core.version === -1 && hosted.cursor === 0) {
+          await this.restoreFromCheckpoint(hosted, 0)
         }
         while (!this.closed) {
           // Loaded a checkpoint ahead of `synced`: bring the joined objects up to it first.

@@ -1,6 +1,7 @@
 // `npm run bench -- [name ...] [--quick]`: runs the named benchmarks (all by default),
 // prints tables and rewrites their sections of benchmarks/RESULTS.md.
 import { benchAppend } from './append.ts'
+import { benchCheckpoint } from './checkpoint.ts'
 import { benchObjects } from './objects.ts'
 import { benchPaxos } from './paxos.ts'
 import { benchTx } from './tx.ts'
@@ -9,6 +10,7 @@ import type { BenchArgs } from './lib/report.ts'
 const BENCHES: Record<string, (args: BenchArgs) => Promise<void>> = {
   paxos: benchPaxos,
   append: benchAppend,
+  checkpoint: benchCheckpoint,
   tx: benchTx,
   objects: benchObjects,
 }

@@ -44,7 +44,7 @@ export interface CoreConfig {
   readonly readQueueMax: number
   /**
    * Conflict keys whose last write the leader remembers for conditional appends; the
-   * least recently written is evicted past it and raises the watermark (reads of keys
+   * earliest first written is evicted past it and raises the watermark (reads of keys
    * not remembered, at versions below the watermark, conservatively conflict).
    */
   readonly conflictKeysMax: number

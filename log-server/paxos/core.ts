@@ -974,9 +974,11 @@ export class PaxosCore {
       if (e.keys == null || e.keys.length === 0) continue
       for (const st of e.streams) {
         for (const key of e.keys) {
-          const k = conflictKey(st, key)
-          this.conflictTable.delete(k)
-          this.conflictTable.set(k, first + j)
+          // Updated in place, not moved to the end: deleting and re-adding one hot key
+          // (e.g. an object's "+" key, written by every op) is pathological in V8's
+          // Map. So eviction goes by first write, not last; an evicted key raises the
+          // watermark to its LAST write position, so that stays conservative.
+          this.conflictTable.set(conflictKey(st, key), first + j)
         }
       }
     }
@@ -1085,7 +1087,7 @@ export class PaxosCore {
   // Conditional appends (the leader as sequencer). Valid only while this replica leads
   // and has applied everything chosen before its term (conflictReady).
   private conflictReady = false
-  /** Conflict key -> position of its last write applied since conflictReady (LRU order). */
+  /** Conflict key -> position of its last write applied since conflictReady (first-write order). */
   private readonly conflictTable = new Map<string, number>()
   /** Writes of keys not in the table are at or below this position (-1: none). */
   private conflictWatermark = -1

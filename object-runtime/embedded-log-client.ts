@@ -7,6 +7,7 @@ import {
   LogError,
   assertRange,
   assertStreamName,
+  assertTrimPoint,
   parseConflictDetails,
   type AppendEntry,
   type AppendOptions,
@@ -92,7 +93,7 @@ export class EmbeddedLogClient implements LogClient {
 
   async trim(stream: string, before: number): Promise<{ trimmedBefore: number }> {
     assertStreamName(stream)
-    if (!Number.isSafeInteger(before) || before < 0) throw new LogError('bad_request', `bad trim point ${before}`)
+    assertTrimPoint(before)
     this.check()
     return mapped(this.replica.trim(stream, before))
   }

@@ -21,6 +21,7 @@ import {
   LogError,
   assertRange,
   assertStreamName,
+  assertTrimPoint,
   parseConflictDetails,
   type AppendEntry,
   type AppendOptions,
@@ -153,7 +154,7 @@ export class HttpLogClient implements LogClient {
 
   async trim(stream: string, before: number): Promise<{ trimmedBefore: number }> {
     assertStreamName(stream)
-    if (!Number.isSafeInteger(before) || before < 0) throw new LogError('bad_request', `bad trim point ${before}`)
+    assertTrimPoint(before)
     const r = (await this.call('POST', `/v1/streams/${encodeURIComponent(stream)}/trim`, { before })) as { trimmedBefore: number }
     return { trimmedBefore: r.trimmedBefore }
   }

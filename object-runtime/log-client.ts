@@ -206,6 +206,10 @@ export function assertRange(range: ReadRange): void {
   if (limit !== undefined && (!Number.isSafeInteger(limit) || limit < 1)) throw new LogError('bad_request', `bad range: limit=${limit}`)
 }
 
+export function assertTrimPoint(before: number): void {
+  if (!Number.isSafeInteger(before) || before < 0) throw new LogError('bad_request', `bad trim point ${before}`)
+}
+
 /** Bytes an entry occupies in a batch: its data plus its stream names. */
 export function entryBytes(entry: AppendEntry): number {
   let bytes = entry.data.byteLength

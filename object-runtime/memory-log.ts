@@ -7,7 +7,7 @@
 
 import { AppendBatcher } from './append-batcher.ts'
 import type { AppendBatcherConfig, AppendBatcherStats, AppendRequestId } from './append-batcher.ts'
-import { LogError, assertRange, assertStreamName } from './log-client.ts'
+import { LogError, assertRange, assertStreamName, assertTrimPoint } from './log-client.ts'
 import type {
   AppendEntry,
   AppendOptions,
@@ -260,7 +260,7 @@ export class MemoryLog {
 
   trim(stream: string, before: number): { trimmedBefore: number } {
     assertStreamName(stream)
-    if (!Number.isSafeInteger(before) || before < 0) throw new LogError('bad_request', `bad trim point ${before}`)
+    assertTrimPoint(before)
     const trimmedBefore = Math.max(this.streamTrim.get(stream) ?? 0, Math.min(before, this.entries.length))
     this.streamTrim.set(stream, trimmedBefore)
     // Storage is reclaimed lazily: an entry counts as gone once every one of its streams is trimmed past it.

@@ -298,8 +298,11 @@ describe('a peer that stops reading', () => {
     expect(st.state).toBe('open')
     expect(st.droppedMessages).toBeGreaterThan(offered * 0.8)
     expect(st.sentMessages + st.droppedMessages + st.queuedMessages).toBe(offered)
-    // The kernel's socket buffers hold a few MB; our queues at most ~2 × queueBytesMax.
-    expect(peak).toBeLessThan(64 << 20)
+    // The kernel's socket buffers hold a few MB; our queues at most ~2 × queueBytesMax
+    // (asserted exactly above, every turn). arrayBuffers also counts dropped frames the GC
+    // has not collected yet, which depends on load (76 MB was seen on a busy machine), so
+    // the bound here only proves that the >350 MB offered is not retained.
+    expect(peak).toBeLessThan(128 << 20)
 
     // Many tiny messages hit the message bound instead.
     const droppedBefore = st.droppedMessages

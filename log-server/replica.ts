@@ -29,6 +29,8 @@ export interface PeerLink {
   onMessage(handler: (msg: Message) => void): void
   connected(peer: number): boolean
   close(): Promise<void>
+  /** Counters for /v1/status (optional: test transports may have none). */
+  stats?(): unknown
 }
 
 export interface ReplicaDeps {
@@ -515,6 +517,7 @@ export class Replica implements ReplicaApi {
       storeTail: this.store.tail(),
       reclaimed: this.store.reclaimed(),
       lastTs: st.lastTs,
+      transport: this.transport.stats?.() ?? null,
     }
   }
 

@@ -33,6 +33,14 @@ export interface AppendBatcherConfig {
   readonly retryAttemptsMax: number
   /** Wait before the first retry, doubled on each further one, in ms. Default 20. */
   readonly retryBackoffMs: number
+  /**
+   * Conditional appends (transaction commits) in one request, at most, when the log client
+   * can send them together (SendConditionalBatch). Default 64: at most the log's
+   * exactly-once window (64 recent seqs per client), so a retried batch is answered from
+   * the window. Up to `inFlightBatchesMax` such batches are outstanding, each on its own
+   * session lane (`<clientId>/t<lane>`), one batch per lane at a time.
+   */
+  readonly conditionalBatchMax: number
 }
 
 export const DEFAULT_APPEND_BATCHER_CONFIG: AppendBatcherConfig = Object.freeze({
@@ -44,6 +52,7 @@ export const DEFAULT_APPEND_BATCHER_CONFIG: AppendBatcherConfig = Object.freeze(
   queueEntriesMax: 65_536,
   retryAttemptsMax: 6,
   retryBackoffMs: 20,
+  conditionalBatchMax: 64,
 })
 
 export function validateAppendBatcherConfig(partial: Partial<AppendBatcherConfig> = {}): AppendBatcherConfig {
@@ -60,6 +69,7 @@ export function validateAppendBatcherConfig(partial: Partial<AppendBatcherConfig
   int('queueEntriesMax', 1)
   int('retryAttemptsMax', 1)
   int('retryBackoffMs', 0)
+  int('conditionalBatchMax', 1)
   if (c.queueEntriesMax < c.batchEntriesMax) {
     throw new RangeError(`AppendBatcherConfig.queueEntriesMax (${c.queueEntriesMax}) must be >= batchEntriesMax (${c.batchEntriesMax})`)
   }
@@ -77,6 +87,35 @@ export interface AppendRequestId {
  * (a conditional append, never batched with others) is passed only when there are some.
  */
 export type SendBatch = (entries: readonly AppendEntry[], id: AppendRequestId, reads?: readonly ReadDependency[]) => Promise<number[]>
+
+/** One conditional append of a batch: its own session id and seq, its own reads. */
+export interface ConditionalCall {
+  readonly entries: readonly AppendEntry[]
+  readonly id: AppendRequestId
+  readonly reads: readonly ReadDependency[]
+}
+
+/**
+ * Sends several conditional appends in one request. Resolves with one outcome per call, in
+ * order: its positions, or the error that call alone failed with (e.g. `conflict`).
+ * Rejects when the request as a whole failed (then every call fails with it).
+ */
+export type SendConditionalBatch = (calls: readonly ConditionalCall[]) => Promise<(number[] | Error)[]>
+
+interface QueuedConditional {
+  readonly entries: readonly AppendEntry[]
+  readonly reads: readonly ReadDependency[]
+  readonly bytes: number
+  readonly resolve: (positions: number[]) => void
+  readonly reject: (err: unknown) => void
+}
+
+/** A session of its own for conditional batches: one batch in flight, seqs in order. */
+interface Lane {
+  readonly clientId: string
+  seq: number
+  busy: boolean
+}
 
 interface QueuedCall {
   readonly entries: readonly AppendEntry[]
@@ -108,11 +147,18 @@ export class AppendBatcher {
   private closedError: LogError | null = null
   /** Calls waiting for room in the queue (queueEntriesMax), FIFO. */
   private readonly roomWaiters: Array<() => void> = []
+  private readonly sendConditional: SendConditionalBatch | undefined
+  private readonly conditionalQueue: QueuedConditional[] = []
+  private readonly lanes: Lane[] = []
+  private conditionalScheduled = false
 
-  constructor(send: SendBatch, config: Partial<AppendBatcherConfig> = {}, clientId: string = randomUUID()) {
+  constructor(send: SendBatch, config: Partial<AppendBatcherConfig> = {}, clientId: string = randomUUID(), sendConditional?: SendConditionalBatch) {
     this.send = send
     this.config = validateAppendBatcherConfig(config)
     this.clientId = clientId
+    this.sendConditional = sendConditional
+    // Lane ids stay within the log's 128 characters for a clientId.
+    for (let i = 0; i < this.config.inFlightBatchesMax; i++) this.lanes.push({ clientId: `${clientId.slice(0, 120)}/t${i}`, seq: 0, busy: false })
   }
 
   async append(entries: readonly AppendEntry[]): Promise<number[]> {
@@ -135,17 +181,32 @@ export class AppendBatcher {
   }
 
   /**
-   * A conditional append: its own request (a conflict refuses the whole request, so it is
-   * never batched with other calls), with this client's next seq, retried with the same
-   * seq on `unavailable` — a retry of a commit that was chosen answers its positions.
-   * Fails with `conflict` when a read lost. Not counted against the in-flight window: the
-   * caller (a transaction) waits for it.
+   * A conditional append. It is never merged with other calls into one log append (a
+   * conflict refuses a whole append); with a SendConditionalBatch, concurrent conditional
+   * appends still share requests (each keeps its own seq and answer). Retried with the
+   * same seq on `unavailable`, so a retry of a commit that was chosen answers its
+   * positions. Fails with `conflict` when a read lost.
    */
   async appendConditional(entries: readonly AppendEntry[], reads: readonly ReadDependency[]): Promise<number[]> {
     if (this.closedError) throw this.closedError
     if (entries.length === 0) return []
-    this.checkEntries(entries)
+    const bytes = this.checkEntries(entries)
     assertReads(reads)
+    if (this.sendConditional !== undefined) {
+      if (entries.length > this.config.queueEntriesMax) {
+        throw new LogError('too_large', `append of ${entries.length} entries exceeds queueEntriesMax ${this.config.queueEntriesMax}`)
+      }
+      while (this.queuedEntries + entries.length > this.config.queueEntriesMax) {
+        await new Promise<void>((resolve) => this.roomWaiters.push(resolve))
+        if (this.closedError) throw this.closedError
+      }
+      return new Promise<number[]>((resolve, reject) => {
+        this.conditionalQueue.push({ entries, reads, bytes, resolve, reject })
+        this.queuedEntries += entries.length
+        this.queuedBytes += bytes
+        this.scheduleConditional()
+      })
+    }
     this.stats.batches++
     const id: AppendRequestId = { clientId: this.clientId, seq: ++this.seq }
     const positions = await this.sendWithRetry(entries, id, reads.length > 0 ? reads : undefined)
@@ -175,9 +236,72 @@ export class AppendBatcher {
     if (this.closedError) return
     this.closedError = new LogError('closed', 'log client closed')
     for (const call of this.queue.splice(0)) call.reject(this.closedError)
+    for (const call of this.conditionalQueue.splice(0)) call.reject(this.closedError)
     this.queuedEntries = 0
     this.queuedBytes = 0
     for (const wake of this.roomWaiters.splice(0)) wake()
+  }
+
+  /** Conditional calls go at the end of this event-loop turn, on every free lane. */
+  private scheduleConditional(): void {
+    if (this.conditionalScheduled) return
+    this.conditionalScheduled = true
+    setImmediate(() => {
+      this.conditionalScheduled = false
+      this.sendConditionalBatches()
+    })
+  }
+
+  private sendConditionalBatches(): void {
+    for (const lane of this.lanes) {
+      if (this.conditionalQueue.length === 0) return
+      if (!lane.busy) this.sendConditionalBatch(lane)
+    }
+  }
+
+  private sendConditionalBatch(lane: Lane): void {
+    const send = this.sendConditional!
+    const queued: QueuedConditional[] = []
+    const calls: ConditionalCall[] = []
+    let entries = 0
+    let bytes = 0
+    while (this.conditionalQueue.length > 0 && calls.length < this.config.conditionalBatchMax) {
+      const next = this.conditionalQueue[0]!
+      if (calls.length > 0 && (entries + next.entries.length > this.config.batchEntriesMax || bytes + next.bytes > this.config.batchBytesMax)) break
+      this.conditionalQueue.shift()
+      queued.push(next)
+      calls.push({ entries: next.entries, id: { clientId: lane.clientId, seq: ++lane.seq }, reads: next.reads })
+      entries += next.entries.length
+      bytes += next.bytes
+    }
+    this.queuedEntries -= entries
+    this.queuedBytes -= bytes
+    while (this.roomWaiters.length > 0 && this.queuedEntries < this.config.queueEntriesMax) this.roomWaiters.shift()!()
+    lane.busy = true
+    this.stats.batches++
+    this.stats.requests++
+    void send(calls).then(
+      (outcomes) => {
+        if (outcomes.length !== calls.length) throw new Error(`log answered ${outcomes.length} outcomes for ${calls.length} conditional appends`)
+        for (let i = 0; i < queued.length; i++) {
+          const o = outcomes[i]!
+          if (o instanceof Error) {
+            queued[i]!.reject(o)
+          } else if (o.length !== calls[i]!.entries.length) {
+            queued[i]!.reject(new Error(`log answered ${o.length} positions for ${calls[i]!.entries.length} entries`))
+          } else {
+            this.stats.entries += o.length
+            queued[i]!.resolve(o)
+          }
+        }
+      },
+    ).catch((err: unknown) => {
+      for (const q of queued) q.reject(err)
+    }).finally(() => {
+      // The lane's batch has its final answers: its next batch may go.
+      lane.busy = false
+      if (this.conditionalQueue.length > 0) this.sendConditionalBatches()
+    })
   }
 
   private batchIsFull(): boolean {

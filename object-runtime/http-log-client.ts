@@ -16,7 +16,8 @@
 import { decode, encode } from '@msgpack/msgpack'
 import { Pool } from 'undici'
 import WebSocket from 'ws'
-import { AppendBatcher, type AppendBatcherConfig, type AppendRequestId } from './append-batcher.ts'
+import { FastDecoder } from './fast-decode.ts'
+import { AppendBatcher, type AppendBatcherConfig, type AppendRequestId, type ConditionalCall } from './append-batcher.ts'
 import {
   LogError,
   assertRange,
@@ -116,7 +117,12 @@ export class HttpLogClient implements LogClient {
     this.servers = c.servers.map(normalize)
     // This client retries within its deadline itself (following the leader), so the
     // batcher makes one attempt per batch: its retries would multiply the deadline.
-    this.batcher = new AppendBatcher((entries, id, reads) => this.sendAppend(entries, id, reads), { ...c.batching, retryAttemptsMax: 1 }, c.clientId)
+    this.batcher = new AppendBatcher(
+      (entries, id, reads) => this.sendAppend(entries, id, reads),
+      { ...c.batching, retryAttemptsMax: 1 },
+      c.clientId,
+      (calls) => this.sendConditionalBatch(calls),
+    )
   }
 
   get clientId(): string {
@@ -246,13 +252,51 @@ export class HttpLogClient implements LogClient {
   private async readPath(path: string, range: ReadRange): Promise<ReadResult> {
     const q = new URLSearchParams({ from: String(range.from), limit: String(range.limit ?? this.config.readPageSize) })
     if (range.to !== undefined) q.set('to', String(range.to))
-    const r = (await this.call('GET', `${path}?${q.toString()}`)) as { entries: WireEntry[]; next: number }
-    return { entries: r.entries.map(toEntry), next: r.next }
+    const r = (await this.call('GET', `${path}?${q.toString()}`, undefined, decodeReadAnswer)) as ReadResult | { entries: WireEntry[]; next: number }
+    return r instanceof FastReadAnswer ? r : { entries: (r.entries as WireEntry[]).map(toEntry), next: r.next }
+  }
+
+  /**
+   * Concurrent conditional appends in one POST /v1/append/batch. The request as a whole is
+   * retried by `call` (leader changes, 503); an item that alone failed with a retryable
+   * code (rare: e.g. leadership lost between items) is sent again, with its seq, until the
+   * deadline; every other item error is that call's own answer.
+   */
+  private async sendConditionalBatch(calls: readonly ConditionalCall[]): Promise<(number[] | Error)[]> {
+    const out = new Array<number[] | Error>(calls.length)
+    const deadline = Date.now() + this.config.deadlineMs
+    let delay = this.config.retryDelayMinMs
+    let todo = calls.map((_, i) => i)
+    for (;;) {
+      const appends = todo.map((i) => {
+        const c = calls[i]!
+        return { entries: wireEntries(c.entries), clientId: c.id.clientId, seq: c.id.seq, reads: c.reads }
+      })
+      const r = (await this.call('POST', '/v1/append/batch', { appends })) as { results?: unknown }
+      if (!Array.isArray(r.results) || r.results.length !== todo.length) {
+        throw new LogError('unavailable', `malformed batch answer: expected ${todo.length} results`)
+      }
+      const again: number[] = []
+      for (let k = 0; k < todo.length; k++) {
+        const i = todo[k]!
+        const res = r.results[k] as { positions?: unknown } & ErrorBody
+        if (Array.isArray(res.positions)) {
+          out[i] = res.positions as number[]
+          continue
+        }
+        const code = res.error?.code
+        if ((code === 'not_leader' || code === 'unavailable' || code === 'overloaded') && Date.now() + delay < deadline) again.push(i)
+        else out[i] = itemError(res.error)
+      }
+      if (again.length === 0) return out
+      todo = again
+      await new Promise((resolve) => setTimeout(resolve, delay))
+      delay = Math.min(this.config.retryDelayMaxMs, delay * 2)
+    }
   }
 
   private sendAppend(entries: readonly AppendEntry[], id: AppendRequestId, reads?: AppendOptions['reads']): Promise<number[]> {
-    // Absent fields are left out (msgpack would carry undefined as null).
-    const wire = entries.map((e) => (e.keys === undefined ? { streams: e.streams, data: e.data } : { streams: e.streams, data: e.data, keys: e.keys }))
+    const wire = wireEntries(entries)
     const body = reads === undefined ? { entries: wire, clientId: id.clientId, seq: id.seq } : { entries: wire, clientId: id.clientId, seq: id.seq, reads }
     return this.call('POST', '/v1/append', body).then((r) => (r as { positions: number[] }).positions)
   }
@@ -272,7 +316,7 @@ export class HttpLogClient implements LogClient {
   }
 
   /** One request against the cluster, following the leader and retrying until the deadline. */
-  private async call(method: 'GET' | 'POST', path: string, body?: unknown): Promise<unknown> {
+  private async call(method: 'GET' | 'POST', path: string, body?: unknown, decodeOk?: (buf: Uint8Array) => unknown): Promise<unknown> {
     const deadline = Date.now() + this.config.deadlineMs
     let delay = this.config.retryDelayMinMs
     let last = 'no server tried'
@@ -280,7 +324,7 @@ export class HttpLogClient implements LogClient {
       if (this.closed) throw new LogError('closed', 'log client closed')
       const server = this.leader ?? this.servers[this.next % this.servers.length]!
       try {
-        return await this.once(server, method, path, body, Math.max(1, Math.min(this.config.requestTimeoutMs, deadline - Date.now())))
+        return await this.once(server, method, path, body, Math.max(1, Math.min(this.config.requestTimeoutMs, deadline - Date.now())), decodeOk)
       } catch (e) {
         if (!(e instanceof Retryable)) throw e
         last = `${server}: ${e.message}`
@@ -299,7 +343,7 @@ export class HttpLogClient implements LogClient {
     }
   }
 
-  private async once(server: string, method: 'GET' | 'POST', path: string, body: unknown, timeoutMs: number): Promise<unknown> {
+  private async once(server: string, method: 'GET' | 'POST', path: string, body: unknown, timeoutMs: number, decodeOk?: (buf: Uint8Array) => unknown): Promise<unknown> {
     let res
     try {
       res = await this.pool(server).request({
@@ -316,7 +360,7 @@ export class HttpLogClient implements LogClient {
     const buf = new Uint8Array(await res.body.arrayBuffer())
     let decoded: unknown
     try {
-      decoded = buf.length === 0 ? {} : decode(buf)
+      decoded = buf.length === 0 ? {} : decodeOk !== undefined && res.statusCode < 300 ? decodeOk(buf) : decode(buf)
     } catch {
       throw new Retryable(`undecodable answer (status ${res.statusCode})`)
     }
@@ -333,6 +377,51 @@ export class HttpLogClient implements LogClient {
     }
     throw new LogError(CODES[res.statusCode] ?? 'bad_request', message)
   }
+}
+
+/** Absent fields are left out (msgpack would carry undefined as null). */
+function wireEntries(entries: readonly AppendEntry[]): object[] {
+  return entries.map((e) => (e.keys === undefined ? { streams: e.streams, data: e.data } : { streams: e.streams, data: e.data, keys: e.keys }))
+}
+
+/** The error of one item of a batch answer, as the single-append path would raise it. */
+function itemError(err: ErrorBody['error']): LogError {
+  const message = err?.message ?? 'the append failed'
+  switch (err?.code) {
+    case 'conflict': {
+      // With details: a conditional append lost; without (a seq below the session window): a broken request.
+      const conflict = parseConflictDetails((err as { conflict?: unknown }).conflict)
+      return conflict !== undefined ? new LogError('conflict', message, { conflict }) : new LogError('bad_request', message)
+    }
+    case 'bad_request':
+    case 'too_large':
+    case 'not_found':
+    case 'trimmed':
+      return new LogError(err.code, message)
+    default:
+      return new LogError('unavailable', `${err?.code ?? 'error'}: ${message}`)
+  }
+}
+
+/** A read answer decoded by the fast path (fast-decode.ts). */
+class FastReadAnswer implements ReadResult {
+  constructor(
+    readonly entries: LogEntry[],
+    readonly next: number,
+  ) {}
+}
+
+const readAnswerDecoder = new FastDecoder()
+
+/** A read answer: the fast path, else the library (any other shape, e.g. a newer server's extra fields). */
+function decodeReadAnswer(buf: Uint8Array): unknown {
+  try {
+    const r = readAnswerDecoder.decodeReadAnswer(buf)
+    if (r !== null) return new FastReadAnswer(r.entries, r.next)
+  } catch {
+    // Malformed or unsupported for the fast path: the library decides.
+  }
+  return decode(buf)
 }
 
 function toEntry(e: WireEntry): LogEntry {

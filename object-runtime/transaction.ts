@@ -7,9 +7,11 @@
 //   })
 //
 // Who does what, in which order:
-// - begin: one linearizable sync of the runtime, then every hosted object's snapshot is
-//   captured at the same point `synced` (so the transaction reads ONE version of the log:
-//   `base = synced - 1`). Views are copies made from those snapshots on first use.
+// - begin: every hosted object's snapshot is captured at the same point `synced` (so the
+//   transaction reads ONE version of the log: `base = synced - 1`). The first attempt
+//   takes the state this runtime has already applied (no round trip: the subscription
+//   keeps it fresh); attempts after a conflict begin with a linearizable sync. Views are
+//   copies made from those snapshots on first use.
 // - inside: accessors run on the view and record their read keys; mutators are checked
 //   (plain-data args), applied to the view (reads see the transaction's own writes; the
 //   result is computed there) and buffered. Nothing is appended.
@@ -21,7 +23,16 @@
 //   only if no read key was written after `base`; else `conflict`, nothing is logged, and
 //   the transaction runs again on a fresh snapshot after a backoff, up to `retries` times.
 // - read-only transactions commit nothing and never abort: their reads all come from the
-//   snapshot at `base`, a prefix of the log.
+//   snapshot at `base`, a prefix of the log. One that began on local state is confirmed by
+//   a sync: if none of the objects it read changed between `base` and the tail, its
+//   answer is the tail's (linearizable); else it runs again on the synced state.
+// - why a transaction that writes needs no sync at begin: its commit is checked against
+//   every write after `base`, so reads from a stale state conflict (and the retry syncs);
+//   a committed transaction's reads equal the state just before its commit position,
+//   which is chosen during the call — it takes effect there.
+// - commits of concurrent transactions travel together (the HTTP client sends them in one
+//   POST /v1/append/batch, each with its own seq and answer; the leader sequences them in
+//   one slot where they fit).
 //
 // Conflict keys (define.ts `conflictKeys`, per mutator/accessor) are mapped to log keys:
 //   a declared key k          written as "=k"; read as "=k" and "*"
@@ -173,13 +184,30 @@ export class Transaction {
     this.loader = loader
   }
 
-  /** Starts a transaction at the runtime's current tail (one linearizable sync). */
-  static async begin(host: TransactionHost, readOnly: boolean): Promise<Transaction> {
-    await host.sync()
+  /**
+   * Starts a transaction on the runtime's state: after one linearizable sync when `sync`,
+   * else on what this runtime has already applied (no round trip; see runTransaction).
+   */
+  static async begin(host: TransactionHost, readOnly: boolean, sync = true): Promise<Transaction> {
+    if (sync) await host.sync()
     // Synchronously from here: every hosted object is at exactly `synced`.
     const captured = new Map<ObjectCore, unknown>()
     for (const core of host.cores()) captured.set(core, core.snapshot())
-    return new Transaction(host, host.synced() - 1, captured, readOnly)
+    const tx = new Transaction(host, host.synced() - 1, captured, readOnly)
+    tx.synced = sync
+    return tx
+  }
+
+  /** Began after a linearizable sync (else on the runtime's local state). */
+  synced = true
+
+  /**
+   * After a sync of the runtime: true if no object this transaction read has changed since
+   * its version, i.e. its reads equal the state at the log's tail.
+   */
+  readsStillCurrent(): boolean {
+    for (const core of this.views.keys()) if (core.version > this.base) return false
+    return true
   }
 
   get hasWrites(): boolean {
@@ -269,10 +297,19 @@ export async function runTransaction<T>(host: TransactionHost, fn: () => Promise
   const backoffMaxMs = options.backoffMaxMs ?? 100
   let backoffMs = options.backoffMs ?? 1
   if (!Number.isSafeInteger(retries) || retries < 0) throw new RangeError(`TransactionOptions.retries must be an integer >= 0, got ${retries}`)
+  // The first attempt begins on local state, later ones after a sync (see the top of this file).
+  let sync = false
   for (let attempt = 1; ; attempt++) {
-    const tx = await Transaction.begin(host, false)
+    const tx = await Transaction.begin(host, false, sync)
+    sync = true
     const value = await tx.run(fn)
-    if (!tx.hasWrites) return value
+    if (!tx.hasWrites) {
+      if (tx.synced) return value
+      await host.sync()
+      if (tx.readsStillCurrent()) return value
+      attempt-- // not a conflict: the read-only transaction reruns on the synced state
+      continue
+    }
     try {
       await tx.commit()
       return value

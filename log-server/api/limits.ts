@@ -15,6 +15,8 @@ export interface HttpLimits {
   readonly entryKeysMax: number
   /** Reads of one conditional append (`reads`), at most: 400 `bad_request` (the leader's own bound is 1,000). */
   readonly appendReadsMax: number
+  /** Appends in one `POST /v1/append/batch` request, at most: 413 `too_large`. */
+  readonly appendBatchMax: number
   /** Entries one read answers when the request gives no `limit`. */
   readonly readLimitDefault: number
   /** Entries one read answers, at most: a larger `limit` is lowered to this (read `next` to go on). */
@@ -54,6 +56,8 @@ export interface HttpLimits {
  * - entryStreamsMax 256: a transaction's commit entry names the streams it writes.
  * - entryKeysMax 1,024 conflict keys per entry; appendReadsMax 1,000 reads per conditional
  *   append (the leader's conditionReadsMax): a transaction, not a table scan.
+ * - appendBatchMax 1,024 appends in one batch request (each still bounded as above, and
+ *   the whole body by bodyBytesMax).
  * - readLimitDefault 1,000 and readLimitMax 10,000; readBytesMax 8 MiB (the storage layer
  *   already bounds a read at 4 MiB: this is the shell's own safety net).
  * - queryStreamsMax 1,000.
@@ -66,6 +70,7 @@ export const DEFAULT_HTTP_LIMITS: HttpLimits = Object.freeze({
   appendEntriesMax: 10_000,
   entryKeysMax: 1_024,
   appendReadsMax: 1_000,
+  appendBatchMax: 1_024,
   entryStreamsMax: 256,
   readLimitDefault: 1_000,
   readLimitMax: 10_000,

@@ -6,7 +6,9 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import type { ReadResult, ReplicaApi } from './replica-api.ts'
 import type { HttpLimits } from './limits.ts'
 import {
+  appendBatchBodySchema,
   appendBodySchema,
+  batchItems,
   checkStreamName,
   parseAppendBody,
   parseReadRange,
@@ -19,6 +21,8 @@ import {
 } from './validate.ts'
 import type { Query } from './validate.ts'
 import { isMsgpackContentType, negotiateFormat, sendFormatted } from './wire.ts'
+import { errorBody, toQuipuError } from './http-errors.ts'
+import { QuipuError } from '../errors.ts'
 
 /** Answers `body` in the format the request negotiates (msgpack, or JSON with base64 data). */
 export function sendBody(request: FastifyRequest, reply: FastifyReply, body: unknown): FastifyReply {
@@ -49,6 +53,8 @@ function readAnswer(result: ReadResult, limits: HttpLimits): unknown {
   }
 }
 
+const WHOLE_BATCH_CODES: ReadonlySet<QuipuError['code']> = new Set(['not_leader', 'unavailable', 'overloaded'])
+
 export interface LogRoutesOptions {
   readonly replica: ReplicaApi
   readonly limits: HttpLimits
@@ -70,6 +76,29 @@ export const logRoutes: FastifyPluginAsync<LogRoutesOptions> = async (app, opts)
     const req = parseAppendBody(request.body, isMsgpackContentType(request.headers['content-type']), limits)
     const { positions } = await replica.append(req, { forward: forwardOf(request) })
     return sendBody(request, reply, { positions })
+  })
+
+  // Many independent appends in one request (a client's concurrent transaction commits):
+  // each keeps its own clientId/seq, reads and answer. They are proposed together, so the
+  // leader sequences them in one slot where they fit. When every item fails alike with an
+  // error the client should retry as a whole (not_leader, unavailable, overloaded), the
+  // request fails with it, so clients follow the leader as for /v1/append.
+  app.post<{ Body: unknown }>('/v1/append/batch', { schema: { body: appendBatchBodySchema } }, async (request, reply) => {
+    const msgpack = isMsgpackContentType(request.headers['content-type'])
+    const items = batchItems(request.body, limits)
+    const forward = forwardOf(request)
+    // A malformed item fails alone (parsed inside the promise), the others go on.
+    const settled = await Promise.allSettled(items.map(async (item) => replica.append(parseAppendBody(item, msgpack, limits), { forward })))
+    const errors = settled.map((s) => {
+      if (s.status === 'fulfilled') return null
+      const q = toQuipuError(s.reason, limits.bodyBytesMax)
+      if (q.code === 'internal') request.log.error({ err: s.reason }, 'unexpected error in a batched append')
+      return q
+    })
+    const first = errors[0]
+    if (first != null && WHOLE_BATCH_CODES.has(first.code) && errors.every((e) => e !== null && e.code === first.code)) throw first
+    const results = settled.map((s, i) => (s.status === 'fulfilled' ? { positions: s.value.positions } : errorBody(errors[i]!)))
+    return sendBody(request, reply, { results })
   })
 
   app.get<{ Querystring: Query }>('/v1/tail', { schema: { querystring: tailQuerySchema } }, async (request, reply) => {

@@ -310,6 +310,25 @@ export function appendBodySchema(limits: HttpLimits): object {
   }
 }
 
+/** `POST /v1/append/batch`: `{ appends: [append body, ...] }`; each item is checked by parseAppendBody. */
+export const appendBatchBodySchema = {
+  type: 'object',
+  required: ['appends'],
+  properties: { appends: { type: 'array', minItems: 1, items: { type: 'object' } } },
+} as const
+
+/** The items of a batch body (each an append body, parsed on its own: one bad item fails alone). */
+export function batchItems(body: unknown, limits: HttpLimits): unknown[] {
+  if (!isPlainObject(body) || !Array.isArray(body['appends']) || body['appends'].length === 0) {
+    throw new QuipuError('bad_request', 'appends must be a non-empty array of append bodies')
+  }
+  const items = body['appends'] as unknown[]
+  if (items.length > limits.appendBatchMax) {
+    throw new QuipuError('too_large', `${items.length} appends in one batch; at most ${limits.appendBatchMax}`, { appends: items.length, limit: limits.appendBatchMax })
+  }
+  return items
+}
+
 export const trimBodySchema = {
   type: 'object',
   required: ['before'],

@@ -935,7 +935,14 @@ export class PaxosCore {
     }
     const keys = writtenKeys(op)
     for (const k of keys) this.pendingWrites.set(k, (this.pendingWrites.get(k) ?? 0) + 1)
-    this.queue.push({ requestId, op, entries: size.entries, bytes: size.bytes, keys })
+    // The reads of a conditional append matter only here, to the sequencer: the value
+    // replicated and stored is the append without them.
+    let proposed: Op = op
+    if (op.kind === 'append' && op.reads != null) {
+      const { reads: _checked, ...rest } = op
+      proposed = rest
+    }
+    this.queue.push({ requestId, op: proposed, entries: size.entries, bytes: size.bytes, keys })
     this.queueBytes += size.bytes
   }
 

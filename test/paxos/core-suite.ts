@@ -196,6 +196,22 @@ export function conditionalSuite(early: boolean): void {
       for (let i = 0; i < 3; i++) expect(c.cores[i]!.status().nextPosition).toBe(p1 + 2)
     })
 
+    it('the reads are the sequencer\'s business: the value replicated and stored carries the append without them', () => {
+      const c = mk()
+      const l = c.elect()
+      c.tick(2)
+      const ok = c.propose(l, cond([{ stream: 'acct', key: 'q', version: 0 }], [['acct', 'q']], 'c1', 1))
+      c.deliverAll()
+      c.tick(3)
+      expect(result(c, ok)).toMatchObject({ ok: true })
+      for (let i = 0; i < 3; i++) {
+        const ops = c.chosen[i]!.flatMap((r) => r.value.ops)
+        const commit = ops.find((op) => op.kind === 'append' && op.clientId === 'c1')
+        expect(commit, `replica ${i}`).toMatchObject({ kind: 'append', clientId: 'c1', seq: 1 })
+        expect('reads' in commit!).toBe(false)
+      }
+    })
+
     it('a write queued or in flight conflicts with a read of its key', () => {
       const c = mk()
       const l = c.elect()

@@ -5,6 +5,7 @@ import { afterEach, describe, expect, test } from 'vitest'
 import { TransactionAborted, decodeRecord, encodeOp, streamOf } from '../../object-runtime/index.ts'
 import type { Runtime } from '../../object-runtime/index.ts'
 import { Counter, QMap, Register } from '../../objects/index.ts'
+import type { EntriesListener, MemoryLogClient, SubscriptionErrorListener } from '../../object-runtime/index.ts'
 import { cluster } from '../runtime/helpers.ts'
 import type { Cluster } from '../runtime/helpers.ts'
 
@@ -278,6 +279,51 @@ describe('rt.transaction', () => {
     await expect(snap.read(() => m1.set('a', 0))).rejects.toThrow(/read-only/)
     const now = await r1.snapshot()
     expect(await now.read(() => m1.get('a'))).toBe(29)
+  })
+
+  test('a runtime whose pushes lag still answers linearizably: read-only rerun after a sync, read-write conflict and retry', async () => {
+    // Transactions start on the runtime's local state (no round trip). A runtime whose
+    // subscription is held back has a stale state: what it reads must still not be stale.
+    c = await cluster(1)
+    let held = false
+    const gate: (() => void)[] = []
+    const lagging = await c.add({
+      wrap: (client) =>
+        Object.assign(Object.create(client) as MemoryLogClient, {
+          subscribe: (streams: readonly string[], from: number, onEntries: EntriesListener, onError?: SubscriptionErrorListener) =>
+            client.subscribe(streams, from, (entries, next) => (held ? gate.push(() => onEntries(entries, next)) : onEntries(entries, next)), onError),
+        }),
+    })
+    const writer = c.runtimes[0]!
+    const w = writer.open(Register<number>, 'r')
+    const l = lagging.open(Register<number>, 'r')
+    await w.set(1)
+    expect(await l.get()).toBe(1)
+    held = true
+    await w.set(2) // acknowledged: every later read must see it
+    expect(l.version).toBeLessThan(w.version) // the lagging runtime has not seen it
+    let runs = 0
+    const seen = await lagging.transaction(async () => {
+      runs++
+      return l.get()
+    })
+    expect(seen).toBe(2)
+    expect(runs).toBe(2) // the first run read 1 and was refused by the sync check
+    // Read-write on stale state: the commit conflicts and the retry (after a sync) wins.
+    await w.set(3)
+    runs = 0
+    const wrote = await lagging.transaction(async () => {
+      runs++
+      const v = (await l.get()) ?? 0
+      await l.set(v + 10)
+      return v
+    })
+    expect(wrote).toBe(3)
+    expect(runs).toBe(2)
+    expect(await w.get()).toBe(13)
+    held = false
+    for (const release of gate.splice(0)) release()
+    expect(await l.get()).toBe(13)
   })
 
   test('plain ops declare their conflict keys; a bounded table forgets keys conservatively (retried)', async () => {

@@ -24,16 +24,37 @@
 //
 // Writing (writeCheckpoint), in this order:
 //   1. encode the snapshot (immutable: writers and readers go on meanwhile);
-//   2. append START on cp; ELECTION: read the newest END position e on ci, then the cp
-//      entries in (e, START]: the first START there whose log time is within
-//      `takeoverMs` of ours wins; others give up (outcome `busy`). A crashed checkpointer's
-//      START goes stale after `takeoverMs` of log time and is taken over. The log's order
-//      decides, so every contender reaches the same verdict;
-//   3. append the CHUNKs; 4. append END on ci (the checkpoint is complete once it is chosen);
-//   5. check its START is still readable (nobody trimmed its data), then trim:
-//      obj below `upTo`; cp below the START of the previous complete checkpoint (`prevEnd`),
-//      ci below `prevEnd` — the previous checkpoint stays as a fallback, everything
-//      older goes, so every stream is trimmed and storage reclaiming never stalls.
+//   2. append START on cp; read the newest END position e on ci (the previous checkpoint,
+//      which this one is chained to) and that END; check fence rules F1 and F2 (below);
+//      ELECTION: read the cp entries in (e, START]: the first START there whose log time
+//      is within `takeoverMs` of ours wins; others give up (outcome `busy`). A crashed
+//      checkpointer's START goes stale after `takeoverMs` of log time and is taken over.
+//      The log's order decides, so every contender reaches the same verdict;
+//   3. append the CHUNKs; 4. append END on ci, fenced (F3); the checkpoint is complete
+//      once it is chosen;
+//   5. trim: obj below `upTo`; cp below the START of the previous checkpoint (the END
+//      at e), ci below e — the previous checkpoint stays as a fallback for readers in the
+//      middle of loading it, everything older goes, so every stream is trimmed and
+//      storage reclaiming never stalls.
+//
+// Fencing. The election alone cannot stop overlapping checkpointers: one paused past its
+// lease (GC, a stalled connection) resumes while another has taken over, and trims are
+// not ordered with appends. So every END is chained to the END before it, and a
+// checkpoint breaking one of these rules is abandoned before it writes its END or trims
+// anything (outcome `superseded`):
+//   F1  its START comes after e (else a checkpoint completed since it started);
+//   F2  its `upTo` is at least the `upTo` of the END at e;
+//   F3  its END is appended only if e is still the newest END: a fresh tail shows no ci
+//       entry after e, and the END is a conditional append (conflict key END_KEY on ci,
+//       read at that tail) refused if any END was written since.
+// By F3 the ENDs form one chain E1 < E2 < ... (positions), each naming its predecessor
+// as `prevEnd`; only a checkpoint whose END is on the chain trims, and E(k) trims obj
+// below upTo(k), cp below start(k-1), ci below E(k-1). Then for every j >= k:
+// upTo(j) >= upTo(k) (F2, by induction), start(j) > E(j-1) >= E(k-1) > start(k-1) (F1),
+// E(j) > E(k-1): no trim, however late it runs, reaches the data, END or op history of
+// a checkpoint at or after its own; in particular the newest complete checkpoint (the
+// END at ci's tail) always loads. (An END written without the key, by an older client,
+// is outside this guarantee.)
 //
 // Loading (loadCheckpoint): the END at ci's last position, plus the ENDs still on ci
 // between its `prevEnd` and it, newest `upTo` first; each is read (chunks between its
@@ -236,6 +257,11 @@ export type CheckpointResult =
   | CheckpointInfo
   /** Another client's checkpoint of this object is in progress (it won the election). */
   | { readonly outcome: 'busy'; readonly holderStart: number }
+  /**
+   * Abandoned, nothing trimmed: a checkpoint completed after this one started (its END
+   * at `newestEnd`), or the newest one already covers more of the stream than this one.
+   */
+  | { readonly outcome: 'superseded'; readonly newestEnd: number }
   /** Stopped at a stage on request (crash tests). */
   | { readonly outcome: 'halted'; readonly stage: CheckpointStage }
 
@@ -274,9 +300,31 @@ export async function writeCheckpoint(log: LogClient, src: CheckpointSource, pol
   if (startPosition === undefined) throw new Error('internal: append answered no position')
   if (options.haltAfter === 'start') return { outcome: 'halted', stage: 'start' }
 
-  // Election: the first live START after the newest END.
+  // The newest complete checkpoint, which ours will be chained to (fence rules F1, F2).
   const tail = await log.tail([ci])
   const prevEnd = tail.streams[ci] ?? -1
+  // F1: our START must follow prevEnd (a checkpoint completed since ours started: its
+  // successor may already have trimmed cp below our START).
+  if (prevEnd > startPosition) return { outcome: 'superseded', newestEnd: prevEnd }
+  let prevStart = -1
+  if (prevEnd >= 0) {
+    let prev: CheckpointRecord | undefined
+    try {
+      const e = await readOne(log, ci, prevEnd)
+      prev = e === undefined ? undefined : decodeCheckpointRecord(e.data)
+    } catch (err) {
+      // ci is trimmed past its newest END only by a checkpoint chained after it.
+      if (isLogError(err, 'trimmed')) return { outcome: 'superseded', newestEnd: prevEnd }
+      throw err
+    }
+    if (prev?.kind === 'end') {
+      // F2: `upTo` never goes down along the chain (the previous checkpoint's own trim
+      // may already have removed the op history below its `upTo`).
+      if (src.upTo < prev.upTo) return { outcome: 'superseded', newestEnd: prevEnd }
+      prevStart = prev.startPosition
+    }
+  }
+  // Election: the first live START after the newest END.
   const holder = await electedStart(log, cp, prevEnd, startPosition, policy.takeoverMs)
   if (holder !== startPosition) return { outcome: 'busy', holderStart: holder }
 
@@ -306,34 +354,44 @@ export async function writeCheckpoint(log: LogClient, src: CheckpointSource, pol
   if (options.haltAfter === 'chunks') return { outcome: 'halted', stage: 'chunks' }
 
   const end: EndRecord = { kind: 'end', ...head, crc, startPosition, prevEnd }
-  const [endPosition] = await log.append([{ streams: [ci], data: encodeRecord(end) }])
-  if (endPosition === undefined) throw new Error('internal: append answered no position')
+  const endPosition = await appendChainedEnd(log, ci, prevEnd, encodeRecord(end))
+  if (endPosition === undefined) return { outcome: 'superseded', newestEnd: (await log.tail([ci])).streams[ci] ?? -1 }
   if (options.haltAfter === 'end') return { outcome: 'halted', stage: 'end' }
 
-  // Trim only if our data is still there (a concurrent checkpointer may have trimmed it;
-  // then readers fall back to another checkpoint and the history it needs must stay).
-  try {
-    await readOne(log, cp, startPosition)
-  } catch (err) {
-    if (isLogError(err, 'trimmed')) return { outcome: 'written', version: src.version, upTo: src.upTo, startPosition, endPosition, bytes: bytes.length, chunks: chunkCount }
-    throw err
-  }
+  // Trims (safe by F1-F3, see the header): history our checkpoint covers, and everything
+  // older than the previous checkpoint, which stays as a fallback for readers mid-load.
   if (src.upTo > 0) await log.trim(src.objectStream, src.upTo)
   if (options.haltAfter === 'trim-object') return { outcome: 'halted', stage: 'trim-object' }
-  let prevStart = -1
-  if (prevEnd >= 0) {
-    try {
-      const e = await readOne(log, ci, prevEnd)
-      const rec = e === undefined ? undefined : decodeCheckpointRecord(e.data)
-      if (rec?.kind === 'end') prevStart = rec.startPosition
-    } catch (err) {
-      if (!isLogError(err, 'trimmed')) throw err
-    }
-    await log.trim(ci, prevEnd)
-  }
+  if (prevEnd >= 0) await log.trim(ci, prevEnd)
   // Without a previous checkpoint, older cp entries (crashed attempts) go with the next one.
   if (prevStart >= 0) await log.trim(cp, prevStart)
   return { outcome: 'written', version: src.version, upTo: src.upTo, startPosition, endPosition, bytes: bytes.length, chunks: chunkCount }
+}
+
+/** Conflict key that every END writes on ci/<name>: the fence of the chain of ENDs. */
+const END_KEY = 'end'
+
+/**
+ * F3: appends an END only if the newest END on ci is still `prevEnd`: a fresh
+ * (linearizable) tail shows no ci entry in (prevEnd, tail), and the conditional append
+ * (reads: END_KEY at version tail - 1) is refused if an END was written since. Answers
+ * the END's position, or undefined if another END got there first. A `conflict` without
+ * a newer END (the log forgot the key: leader change, evicted conflict table) is retried
+ * with a fresh tail.
+ */
+async function appendChainedEnd(log: LogClient, ci: string, prevEnd: number, data: Uint8Array): Promise<number | undefined> {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const t = await log.tail([ci])
+    if ((t.streams[ci] ?? -1) !== prevEnd) return undefined
+    try {
+      const [position] = await log.append([{ streams: [ci], data, keys: [END_KEY] }], { reads: [{ stream: ci, key: END_KEY, version: t.tail - 1 }] })
+      if (position === undefined) throw new Error('internal: append answered no position')
+      return position
+    } catch (err) {
+      if (!isLogError(err, 'conflict')) throw err
+    }
+  }
+  return undefined
 }
 
 /** The START that holds the election among those in (prevEnd, mine]: the first one still live in log time. */

@@ -10,6 +10,7 @@
 // paths give equal values, so clients agree whichever path an entry takes.
 
 import { decodeTimestampExtension } from '@msgpack/msgpack'
+import type { LogEntry } from './log-client.ts'
 
 export const EXT_UNDEFINED = 0
 const EXT_TIMESTAMP = -1
@@ -27,6 +28,15 @@ const textDecoder = new TextDecoder()
 /** Interned short ASCII strings, by content hash. Bounded: past the bound, strings are just built. */
 const interned = new Map<number, string>()
 const INTERNED_MAX = 4096
+
+/** Field names of a read answer, by KEY_* index. */
+const KEY_NAMES = ['entries', 'next', 'position', 'streams', 'data', 'ts'] as const
+const KEY_ENTRIES = 0
+const KEY_NEXT = 1
+const KEY_POSITION = 2
+const KEY_STREAMS = 3
+const KEY_DATA = 4
+const KEY_TS = 5
 
 export class FastDecoder {
   private bytes: Uint8Array = new Uint8Array(0)
@@ -60,6 +70,147 @@ export class FastDecoder {
     const args = head !== undefined && head >= 0x90 && head <= 0x9f ? (this.pos++, this.array(head - 0x90, 0, false)) : this.value(0)
     if (this.pos !== bytes.length) throw new Malformed(`${bytes.length - this.pos} extra bytes after the record`)
     return { kind, type, version, mutator, args }
+  }
+
+  /**
+   * Decodes a read answer `{ entries: [{ position, streams, data, ts? }], next }` straight
+   * into LogEntry objects, for the catch-up path of the HTTP client: `data` is a view of
+   * `bytes` (no copy, as the library gives), field names are matched in place, and an
+   * entry naming the same streams as the entry before it shares that entry's (frozen)
+   * `streams` array. Returns null for anything else (other or missing fields, other
+   * types): the caller then decodes generically.
+   */
+  decodeReadAnswer(bytes: Uint8Array): { entries: LogEntry[]; next: number } | null {
+    this.bytes = bytes
+    this.pos = 0
+    const fields = this.mapHeader()
+    if (fields < 0) return null
+    let entries: LogEntry[] | null | undefined = null
+    let next: number | null | undefined = null
+    for (let f = 0; f < fields; f++) {
+      const key = this.key()
+      if (key === KEY_ENTRIES && entries === null) entries = this.wireEntries()
+      else if (key === KEY_NEXT && next === null) next = this.safeInt()
+      else return null
+      if (entries === undefined || next === undefined) return null
+    }
+    if (entries === null || next === null || this.pos !== bytes.length) return null
+    return { entries, next }
+  }
+
+  /** The entries array of a read answer; undefined if it is not one. */
+  private wireEntries(): LogEntry[] | undefined {
+    const count = this.arrayHeader()
+    if (count < 0) return undefined
+    const out: LogEntry[] = []
+    const b = this.bytes
+    let lastStreams: readonly string[] = []
+    let lastStart = -1
+    let lastEnd = -1
+    for (let i = 0; i < count; i++) {
+      const fields = this.mapHeader()
+      if (fields < 0) return undefined
+      let position: number | undefined
+      let streams: readonly string[] | undefined
+      let data: Uint8Array | undefined
+      let ts: number | undefined
+      for (let f = 0; f < fields; f++) {
+        switch (this.key()) {
+          case KEY_POSITION:
+            position = this.safeInt()
+            if (position === undefined) return undefined
+            break
+          case KEY_STREAMS: {
+            const start = this.pos
+            // The same streams as the entry before (bytes compared in place): the same array.
+            const end = start + (lastEnd - lastStart)
+            let same = lastStart >= 0 && end <= b.length
+            for (let k = 0; same && k < lastEnd - lastStart; k++) same = b[start + k] === b[lastStart + k]
+            if (same) {
+              this.pos = end
+              streams = lastStreams
+            } else {
+              const n = this.arrayHeader()
+              if (n < 0) return undefined
+              const list: string[] = []
+              for (let k = 0; k < n; k++) {
+                const head = this.u8()
+                const len = head >= 0xa0 && head <= 0xbf ? head - 0xa0 : head === 0xd9 ? this.u8() : head === 0xda ? this.u16() : -1
+                if (len < 0) return undefined
+                list.push(this.str(len, true))
+              }
+              streams = lastStreams = Object.freeze(list)
+              lastStart = start
+              lastEnd = this.pos
+            }
+            break
+          }
+          case KEY_DATA: {
+            const head = this.u8()
+            const len = head === 0xc4 ? this.u8() : head === 0xc5 ? this.u16() : head === 0xc6 ? this.u32() : -1
+            if (len < 0) return undefined
+            this.need(len)
+            data = b.subarray(this.pos, this.pos + len)
+            this.pos += len
+            break
+          }
+          case KEY_TS: {
+            const v = this.value(0)
+            if (typeof v !== 'number') return undefined
+            ts = v
+            break
+          }
+          default:
+            return undefined
+        }
+      }
+      if (position === undefined || streams === undefined || data === undefined) return undefined
+      out.push(ts === undefined ? { position, streams, data } : { position, streams, data, ts })
+    }
+    return out
+  }
+
+  /** Number of fields of a map header at the cursor, or -1 if the value is not a map. */
+  private mapHeader(): number {
+    const head = this.u8()
+    if (head >= 0x80 && head <= 0x8f) return head - 0x80
+    if (head === 0xde) return this.u16()
+    if (head === 0xdf) return this.u32()
+    return -1
+  }
+
+  /** Number of elements of an array header at the cursor, or -1 if the value is not an array. */
+  private arrayHeader(): number {
+    const head = this.u8()
+    if (head >= 0x90 && head <= 0x9f) return head - 0x90
+    if (head === 0xdc) return this.u16()
+    if (head === 0xdd) return this.u32()
+    return -1
+  }
+
+  /** A non-negative safe integer at the cursor, else undefined. */
+  private safeInt(): number | undefined {
+    const v = this.value(0)
+    return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? v : undefined
+  }
+
+  /** Which of the read answer's field names is at the cursor (KEY_*), -1 for any other value. */
+  private key(): number {
+    const head = this.u8()
+    if (head < 0xa0 || head > 0xbf) return -1
+    const len = head - 0xa0
+    this.need(len)
+    const b = this.bytes
+    const p = this.pos
+    this.pos += len
+    for (let k = 0; k < KEY_NAMES.length; k++) {
+      const name = KEY_NAMES[k]!
+      if (name.length !== len) continue
+      let same = true
+      for (let i = 0; i < len && same; i++) same = b[p + i] === name.charCodeAt(i)
+      if (same) return k
+    }
+    return -1
   }
 
   private need(n: number): void {

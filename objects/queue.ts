@@ -8,11 +8,14 @@
 //   await jobs.dequeue()               // → undefined
 //
 // State: the root IS an immutable.js List (persistent-root mode): push and shift on a
-// transient copy, O(log32 n). Conflict keys: 'tail' for enqueue, 'head' for dequeue and
-// peek, both for size.
+// transient copy, O(log32 n). Conflict keys: every op reads and writes the whole queue.
+// Finer keys ('head' for dequeue, 'tail' for enqueue) would be wrong: a dequeue or peek on
+// an empty queue depends on the tail (a concurrent enqueue changes its answer), and
+// enqueue answers the length, which depends on the head. Keys are declared from the
+// arguments alone, not the state, so the queue is one conflict unit.
 
 import { List as ImmutableList } from 'immutable'
-import { defineObject } from '../object-runtime/index.ts'
+import { WHOLE_OBJECT, defineObject } from '../object-runtime/index.ts'
 
 export function Queue<T>() {
   return defineObject({
@@ -42,10 +45,10 @@ export function Queue<T>() {
       },
     },
     conflictKeys: {
-      enqueue: () => ['tail'],
-      dequeue: () => ['head'],
-      peek: () => ['head'],
-      size: () => ['head', 'tail'],
+      enqueue: () => [WHOLE_OBJECT],
+      dequeue: () => [WHOLE_OBJECT],
+      peek: () => [WHOLE_OBJECT],
+      size: () => [WHOLE_OBJECT],
     },
   })
 }

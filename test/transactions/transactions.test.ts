@@ -4,7 +4,7 @@
 import { afterEach, describe, expect, test } from 'vitest'
 import { TransactionAborted, decodeRecord, encodeOp, streamOf } from '../../object-runtime/index.ts'
 import type { Runtime } from '../../object-runtime/index.ts'
-import { Counter, QMap, Register } from '../../objects/index.ts'
+import { Counter, QMap, Queue, Register } from '../../objects/index.ts'
 import type { EntriesListener, MemoryLogClient, SubscriptionErrorListener } from '../../object-runtime/index.ts'
 import { cluster } from '../runtime/helpers.ts'
 import type { Cluster } from '../runtime/helpers.ts'
@@ -32,6 +32,29 @@ async function total(rt: Runtime): Promise<number> {
     for (let i = 0; i < ACCOUNTS; i++) sum += (await bank.get(`a${i}`)) ?? 0
     return sum
   })
+}
+
+/** A runtime whose subscription pushes can be held back (its local state goes stale). */
+async function laggingRuntime(cl: Cluster): Promise<{ runtime: Runtime; hold: () => void; release: () => void }> {
+  let held = false
+  const gate: (() => void)[] = []
+  const runtime = await cl.add({
+    wrap: (client) =>
+      Object.assign(Object.create(client) as MemoryLogClient, {
+        subscribe: (streams: readonly string[], from: number, onEntries: EntriesListener, onError?: SubscriptionErrorListener) =>
+          client.subscribe(streams, from, (entries, next) => (held ? gate.push(() => onEntries(entries, next)) : onEntries(entries, next)), onError),
+      }),
+  })
+  return {
+    runtime,
+    hold: () => {
+      held = true
+    },
+    release: () => {
+      held = false
+      for (const deliver of gate.splice(0)) deliver()
+    },
+  }
 }
 
 describe('rt.transaction', () => {
@@ -285,21 +308,13 @@ describe('rt.transaction', () => {
     // Transactions start on the runtime's local state (no round trip). A runtime whose
     // subscription is held back has a stale state: what it reads must still not be stale.
     c = await cluster(1)
-    let held = false
-    const gate: (() => void)[] = []
-    const lagging = await c.add({
-      wrap: (client) =>
-        Object.assign(Object.create(client) as MemoryLogClient, {
-          subscribe: (streams: readonly string[], from: number, onEntries: EntriesListener, onError?: SubscriptionErrorListener) =>
-            client.subscribe(streams, from, (entries, next) => (held ? gate.push(() => onEntries(entries, next)) : onEntries(entries, next)), onError),
-        }),
-    })
+    const { runtime: lagging, hold, release } = await laggingRuntime(c)
     const writer = c.runtimes[0]!
     const w = writer.open(Register<number>, 'r')
     const l = lagging.open(Register<number>, 'r')
     await w.set(1)
     expect(await l.get()).toBe(1)
-    held = true
+    hold()
     await w.set(2) // acknowledged: every later read must see it
     expect(l.version).toBeLessThan(w.version) // the lagging runtime has not seen it
     let runs = 0
@@ -321,9 +336,29 @@ describe('rt.transaction', () => {
     expect(wrote).toBe(3)
     expect(runs).toBe(2)
     expect(await w.get()).toBe(13)
-    held = false
-    for (const release of gate.splice(0)) release()
+    release()
     expect(await l.get()).toBe(13)
+  })
+
+  test('a dequeue that found the queue empty conflicts with an enqueue it did not see', async () => {
+    c = await cluster(1)
+    const { runtime: consumer, hold, release } = await laggingRuntime(c)
+    const producer = c.runtimes[0]!
+    const qp = producer.open(Queue<string>, 'jobs')
+    const qc = consumer.open(Queue<string>, 'jobs')
+    const seen = consumer.open(QMap<string, string>, 'seen')
+    expect(await qc.size()).toBe(0)
+    hold()
+    await qp.enqueue('job-1') // acknowledged before the transaction starts
+    const got = await consumer.transaction(async () => {
+      const job = await qc.dequeue()
+      await seen.set('last', job ?? 'nothing')
+      return job
+    })
+    expect(got).toBe('job-1')
+    release()
+    expect(await seen.get('last')).toBe('job-1')
+    expect(await qp.size()).toBe(0)
   })
 
   test('plain ops declare their conflict keys; a bounded table forgets keys conservatively (retried)', async () => {

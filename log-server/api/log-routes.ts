@@ -20,7 +20,8 @@ import {
   trimBodySchema,
 } from './validate.ts'
 import type { Query } from './validate.ts'
-import { isMsgpackContentType, negotiateFormat, sendFormatted } from './wire.ts'
+import { MSGPACK_TYPE, isMsgpackContentType, negotiateFormat, sendFormatted } from './wire.ts'
+import { encodeReadAnswer } from './read-answer.ts'
 import { errorBody, toQuipuError } from './http-errors.ts'
 import { QuipuError } from '../errors.ts'
 
@@ -45,12 +46,15 @@ export function capReadBytes(result: ReadResult, bytesMax: number): ReadResult {
   return { entries: result.entries.slice(0, keep), next: result.entries[keep - 1]!.position + 1 }
 }
 
-function readAnswer(result: ReadResult, limits: HttpLimits): unknown {
+/** A read answer, cut at readBytesMax: msgpack written directly (read-answer.ts), JSON the general way. */
+function sendRead(request: FastifyRequest, reply: FastifyReply, result: ReadResult, limits: HttpLimits): FastifyReply {
   const capped = capReadBytes(result, limits.readBytesMax)
-  return {
+  const format = negotiateFormat(request.headers.accept, request.headers['content-type'])
+  if (format === 'msgpack') return reply.type(MSGPACK_TYPE).send(encodeReadAnswer(capped.entries, capped.next))
+  return sendFormatted(reply, format, {
     entries: capped.entries.map((e) => ({ position: e.position, streams: e.streams, data: e.data, ts: e.ts })),
     next: capped.next,
-  }
+  })
 }
 
 const WHOLE_BATCH_CODES: ReadonlySet<QuipuError['code']> = new Set(['not_leader', 'unavailable', 'overloaded'])
@@ -109,7 +113,7 @@ export const logRoutes: FastifyPluginAsync<LogRoutesOptions> = async (app, opts)
 
   app.get<{ Querystring: Query }>('/v1/log', { schema: { querystring: rangeQuerySchema } }, async (request, reply) => {
     const range = parseReadRange(request.query, limits)
-    return sendBody(request, reply, readAnswer(await replica.readLog(range), limits))
+    return sendRead(request, reply, await replica.readLog(range), limits)
   })
 
   app.get<{ Querystring: Query; Params: NameParams }>(
@@ -118,7 +122,7 @@ export const logRoutes: FastifyPluginAsync<LogRoutesOptions> = async (app, opts)
     async (request, reply) => {
       const name = checkStreamName(request.params.name, 'stream')
       const range = parseReadRange(request.query, limits)
-      return sendBody(request, reply, readAnswer(await replica.readStream(name, range), limits))
+      return sendRead(request, reply, await replica.readStream(name, range), limits)
     },
   )
 

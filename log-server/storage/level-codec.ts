@@ -184,19 +184,29 @@ export interface Where {
 
 /** Checks the frame's checksum and decodes it; CorruptionError on any damage. */
 export function unframe(value: Uint8Array, where: Where): unknown {
-  // A plain Uint8Array view, so that decoded bytes (entry data) are Uint8Arrays, not Buffers.
-  const v = new Uint8Array(value.buffer, value.byteOffset, value.byteLength)
-  const fail = (why: string, cause?: unknown): CorruptionError =>
-    new CorruptionError(`${where.what}: ${why}`, { slot: where.slot ?? null, position: where.position ?? null, cause })
-  if (v.length < 4) throw fail('value shorter than its checksum')
-  const stored = ((v[0]! << 24) | (v[1]! << 16) | (v[2]! << 8) | v[3]!) >>> 0
-  const payload = v.subarray(4)
-  if (crc32c(payload) !== stored) throw fail('checksum mismatch')
+  const payload = checkedPayload(value, where)
   try {
     return decoder.decode(payload)
   } catch (err) {
-    throw fail('undecodable value', err)
+    throw corrupt(where, 'undecodable value', err)
   }
+}
+
+/**
+ * Checks the frame's checksum and returns its msgpack payload, undecoded, as a plain
+ * Uint8Array view (so that bytes taken from it are Uint8Arrays, not Buffers).
+ */
+export function checkedPayload(value: Uint8Array, where: Where): Uint8Array {
+  const v = new Uint8Array(value.buffer, value.byteOffset, value.byteLength)
+  if (v.length < 4) throw corrupt(where, 'value shorter than its checksum')
+  const stored = ((v[0]! << 24) | (v[1]! << 16) | (v[2]! << 8) | v[3]!) >>> 0
+  const payload = v.subarray(4)
+  if (crc32c(payload) !== stored) throw corrupt(where, 'checksum mismatch')
+  return payload
+}
+
+function corrupt(where: Where, why: string, cause?: unknown): CorruptionError {
+  return new CorruptionError(`${where.what}: ${why}`, { slot: where.slot ?? null, position: where.position ?? null, cause })
 }
 
 // Small shape checks on decoded values: a value that passed its checksum but has the

@@ -45,6 +45,7 @@ import {
   asArray,
   asInt,
   asObject,
+  checkedPayload,
   frame,
   keyspace,
   metaKey,
@@ -67,6 +68,7 @@ import {
 import type { CompactResult, LogStore, LogStoreStats, ReadRange, ReadResult, ReclaimedPrefix } from './log-store.ts'
 import { validateLogStoreOptions, type LogStoreOptions } from './options.ts'
 import { ReadCollector, checkSlotArgs, checkStreamName, checkWrites } from './reads.ts'
+import { RecordEntries, RecordShapeError } from './record-reader.ts'
 
 export interface LevelLogStoreOptions extends LogStoreOptions {
   /** LevelDB write buffer (memtable) size in bytes. Default 16 MiB: ~160 full slots before a flush. */
@@ -232,6 +234,44 @@ function decodeRecord(value: Uint8Array, end: number, slot: number): ChosenRecor
     ok = false // a shape no writer produces (only reachable if the checksum collided)
   }
   if (!ok) throw new CorruptionError(`${where.what}: record disagrees with its key`, { slot, position: end })
+  return r
+}
+
+/** What reads need of a slot record: its stored entries one by one (record-reader.ts). */
+interface StoredEntries {
+  readonly slot: number
+  readonly firstPosition: number
+  readonly ts: number
+  readonly count: number
+  streams(i: number): readonly string[]
+  data(i: number): Uint8Array
+}
+
+/**
+ * A slot record for a read: walked in place (RecordEntries), checked against its key like
+ * decodeRecord. A record the walk does not understand is decoded the general way, which
+ * reports corruption (or, for a shape the walk does not know, reads it all the same).
+ */
+function readRecordEntries(value: Uint8Array, end: number, slot: number): StoredEntries {
+  const where: Where = { what: `slot record of slot ${slot}`, slot }
+  const payload = checkedPayload(value, where)
+  let r: StoredEntries
+  try {
+    r = new RecordEntries(payload)
+  } catch (err) {
+    if (!(err instanceof RecordShapeError)) throw err
+    const record = decodeRecord(value, end, slot)
+    const entries = storedEntries(record)
+    return {
+      slot: record.slot,
+      firstPosition: record.firstPosition,
+      ts: record.ts,
+      count: entries.length,
+      streams: (i) => entries[i]!.streams,
+      data: (i) => entries[i]!.data,
+    }
+  }
+  if (r.slot !== slot || r.firstPosition + r.count !== end) throw new CorruptionError(`${where.what}: record disagrees with its key`, { slot, position: end })
   return r
 }
 
@@ -737,7 +777,7 @@ export class LevelLogStore implements LogStore {
         for await (const [k, v] of it) {
           const key = parseRecordKey(k)
           if (key === null) throw new CorruptionError('bad slot record key', { position: scannedEnd })
-          const r = decodeRecord(v, key.end, key.slot)
+          const r = readRecordEntries(v, key.end, key.slot)
           if (expectedFirst === null && r.firstPosition > c.from) {
             // [from, firstPosition) is held by no record: reclaimed meanwhile, or lost.
             const rv = await db.get(metaKey('reclaimed'), { snapshot })
@@ -752,11 +792,9 @@ export class LevelLogStore implements LogStore {
           expectedFirst = key.end
           prevSlot = key.slot
           if (r.firstPosition >= c.to) break
-          const entries = storedEntries(r)
           let going = true
-          for (let off = Math.max(0, c.from - r.firstPosition); off < entries.length && going; off++) {
-            const e = entries[off]!
-            going = c.add(r.firstPosition + off, e.streams, e.data, r.ts)
+          for (let off = Math.max(0, c.from - r.firstPosition); off < r.count && going; off++) {
+            going = c.add(r.firstPosition + off, r.streams(off), r.data(off), r.ts)
           }
           scannedEnd = key.end
           scanBytes += v.length
@@ -835,15 +873,14 @@ export class LevelLogStore implements LogStore {
         if (v === undefined) {
           throw new CorruptionError(`slot record of slot ${p.slot} is missing (indexed by stream ${stream})`, { slot: p.slot, position: p.first })
         }
-        const r = decodeRecord(v, p.end, p.slot)
+        const r = readRecordEntries(v, p.end, p.slot)
         if (r.firstPosition !== p.first) throw new CorruptionError(`slot record of slot ${p.slot} disagrees with the stream index`, { slot: p.slot, position: p.first })
-        const entries = storedEntries(r)
         for (const off of p.offsets) {
-          const e = entries[off]
-          if (e === undefined || !e.streams.includes(stream)) {
+          const streams = off < r.count ? r.streams(off) : undefined
+          if (streams === undefined || !streams.includes(stream)) {
             throw new CorruptionError(`slot record of slot ${p.slot} disagrees with the stream index`, { slot: p.slot, position: p.first + off })
           }
-          if (!c.add(p.first + off, e.streams, e.data, r.ts)) break
+          if (!c.add(p.first + off, streams, r.data(off), r.ts)) break
         }
         if (c.full) break
       }

@@ -30,8 +30,9 @@ import type { AccessorFn, DefinitionSource, ObjectDefinition, ObjectHandle, Read
 import { determinismGuardDefault, installDeterminismGuard } from './determinism-guard.ts'
 import { ObjectError } from './errors.ts'
 import { LogError, isLogError, isValidStreamName } from './log-client.ts'
-import type { LogClient, LogEntry, ReadResult, Subscription, TailResult } from './log-client.ts'
+import type { LogClient, LogEntry, Subscription, TailResult } from './log-client.ts'
 import { ObjectCore } from './object-core.ts'
+import { StreamReadAhead, type ReadAheadOptions, type ReadAheadPage } from './read-ahead.ts'
 import { decodeRecord, encodeOp } from './op-codec.ts'
 import type { DecodedRecord } from './op-codec.ts'
 import { TailCoalescer } from './tail-coalescer.ts'
@@ -41,6 +42,14 @@ import type { TransactionHost, TransactionOptions } from './transaction.ts'
 export interface RuntimeConfig {
   /** Entries asked for per read while catching up. Default 10,000. */
   readonly readEntriesMax: number
+  /**
+   * Read requests in flight while catching up, the one being waited for included: the
+   * next pages are on their way while one is applied (read-ahead.ts). At most this many
+   * pages wait, each at most readEntriesMax entries and the server's byte bound on a read
+   * answer (HttpLimits.readBytesMax); with several streams to follow it is shared among
+   * them (at least one each). 1 = no read-ahead. Default 3, at most 64.
+   */
+  readonly readAheadPages: number
   /** How long a sync waits for the subscription to push entries before reading them, ms. Default 5. */
   readonly followGraceMs: number
   /** Pause before a failed subscription is opened again, ms. Default 200. */
@@ -53,9 +62,13 @@ export interface RuntimeConfig {
   readonly checkpoint: Partial<CheckpointPolicy>
 }
 
+/** Upper bound of RuntimeConfig.readAheadPages. */
+export const READ_AHEAD_PAGES_MAX = 64
+
 export function validateRuntimeConfig(partial: Partial<RuntimeConfig> = {}): RuntimeConfig {
   const c: RuntimeConfig = {
     readEntriesMax: 10_000,
+    readAheadPages: 3,
     followGraceMs: 5,
     resubscribeDelayMs: 200,
     tailStreamsMax: 64,
@@ -63,11 +76,14 @@ export function validateRuntimeConfig(partial: Partial<RuntimeConfig> = {}): Run
     ...partial,
     checkpoint: validateCheckpointPolicy(partial.checkpoint),
   }
-  const int = (name: 'readEntriesMax' | 'followGraceMs' | 'resubscribeDelayMs' | 'tailStreamsMax', min: number): void => {
+  const int = (name: 'readEntriesMax' | 'readAheadPages' | 'followGraceMs' | 'resubscribeDelayMs' | 'tailStreamsMax', min: number, max = Number.MAX_SAFE_INTEGER): void => {
     const v = c[name]
-    if (!Number.isSafeInteger(v) || v < min) throw new RangeError(`RuntimeConfig.${name} must be an integer >= ${min}, got ${v}`)
+    if (!Number.isSafeInteger(v) || v < min || v > max) {
+      throw new RangeError(`RuntimeConfig.${name} must be an integer >= ${min}${max < Number.MAX_SAFE_INTEGER ? ` and <= ${max}` : ''}, got ${v}`)
+    }
   }
   int('readEntriesMax', 1)
+  int('readAheadPages', 1, READ_AHEAD_PAGES_MAX)
   int('followGraceMs', 0)
   int('resubscribeDelayMs', 0)
   int('tailStreamsMax', 0)
@@ -600,44 +616,93 @@ export class Runtime {
     }
   }
 
-  /** Reads the joined streams in [synced, target) (one page each), applies, advances `synced`. */
+  /**
+   * Reads the joined streams in [synced, target) with read-ahead, applies the entries in
+   * log order page by page, advances `synced`. Returns early if a stream's history turned
+   * out trimmed (that object leaves to catch up from a checkpoint) or a server does not
+   * hold the range yet (the pump tries again).
+   */
   private async fetchUpTo(target: number): Promise<void> {
     const streams = [...this.joined.keys()]
+    if (streams.length === 0) {
+      if (target > this.syncedPosition) this.syncedPosition = target
+      return
+    }
     const from = this.syncedPosition
-    this.stats.reads += streams.length
-    const settled = await Promise.allSettled(streams.map((s) => this.log.readStream(s, { from, to: target, limit: this.config.readEntriesMax })))
-    if (this.closed) return
-    const pages: ReadResult[] = []
-    for (const [i, outcome] of settled.entries()) {
-      if (outcome.status === 'fulfilled') {
-        pages.push(outcome.value)
-      } else if (isLogError(outcome.reason, 'trimmed')) {
-        // That object's history is gone below what it needs (a checkpoint covers it): it
-        // leaves the joined set and catches up again, from the newest checkpoint; the
-        // others go on. If no checkpoint covers it, its calls fail (catchUpPending).
-        const hosted = this.joined.get(streams[i]!)!
-        hosted.cursor = from
-        hosted.trimmedBehind = outcome.reason
-        this.joined.delete(streams[i]!)
-        this.pending.push(hosted)
-        this.resubscribe()
-        return
-      } else {
-        throw outcome.reason
+    const options = this.readAheadOptions(streams.length)
+    const readers = streams.map((s) => new StreamReadAhead((r) => this.log.readStream(s, r), from, target, options))
+    // Per stream: how far its pages reach, and its entries not applied yet (at or past the cut).
+    const covered = streams.map(() => from)
+    const held: LogEntry[][] = streams.map(() => [])
+    try {
+      while (!this.closed) {
+        let i = 0
+        for (let j = 1; j < streams.length; j++) if (covered[j]! < covered[i]!) i = j
+        if (covered[i]! >= target) break
+        let page: ReadAheadPage | null
+        try {
+          page = await readers[i]!.next()
+        } catch (err) {
+          if (!isLogError(err, 'trimmed')) throw err
+          // That object's history is gone below what it needs (a checkpoint covers it): it
+          // leaves the joined set and catches up again, from the newest checkpoint; the
+          // others go on. If no checkpoint covers it, its calls fail (catchUpPending).
+          const hosted = this.joined.get(streams[i]!)!
+          hosted.cursor = this.syncedPosition
+          hosted.trimmedBehind = err
+          this.joined.delete(streams[i]!)
+          this.pending.push(hosted)
+          this.resubscribe()
+          return
+        }
+        if (this.closed) return
+        if (page === null || page.next <= covered[i]!) return // the server does not hold [covered, target) yet
+        covered[i] = page.next
+        const cut = streams.length === 1 ? page.next : Math.min(...covered)
+        if (cut <= this.syncedPosition) {
+          held[i]!.push(...inRange(page.entries, page.from, page.next))
+          continue
+        }
+        let entries: readonly LogEntry[]
+        if (streams.length === 1) {
+          entries = inRange(page.entries, page.from, page.next)
+        } else {
+          held[i]!.push(...inRange(page.entries, page.from, page.next))
+          // Entries below the cut of every stream, by position; one on several streams once.
+          const byPosition = new Map<number, LogEntry>()
+          for (let j = 0; j < held.length; j++) {
+            const h = held[j]!
+            let k = 0
+            while (k < h.length && h[k]!.position < cut) byPosition.set(h[k]!.position, h[k++]!)
+            if (k > 0) held[j] = h.slice(k)
+          }
+          entries = [...byPosition.values()].sort((a, b) => a.position - b.position)
+        }
+        if (entries.length > 0) this.applyEntries(entries)
+        this.syncedPosition = cut
+        // A long way to go: the subscription would push the same entries meanwhile, with
+        // nothing to bound them; it is opened again from `synced` once the reads are done.
+        if (cut < target && this.subscription !== null) this.pauseSubscription()
+      }
+    } finally {
+      for (const r of readers) {
+        this.stats.reads += r.requests
+        r.close()
       }
     }
-    let cut = target
-    for (const page of pages) if (page.next < cut) cut = page.next
-    let entries: LogEntry[]
-    if (pages.length === 1) {
-      entries = pages[0]!.entries.filter((e) => e.position >= from && e.position < cut)
-    } else {
-      const byPosition = new Map<number, LogEntry>()
-      for (const page of pages) for (const e of page.entries) if (e.position >= from && e.position < cut) byPosition.set(e.position, e)
-      entries = [...byPosition.values()].sort((a, b) => a.position - b.position)
-    }
-    if (entries.length > 0) this.applyEntries(entries)
-    if (cut > this.syncedPosition) this.syncedPosition = cut
+  }
+
+  /** Read-ahead for `streams` streams read at once: the window is shared among them, at least one page each. */
+  private readAheadOptions(streams: number): ReadAheadOptions {
+    return { limit: this.config.readEntriesMax, depth: Math.max(1, Math.floor(this.config.readAheadPages / streams)) }
+  }
+
+  /** Closes the subscription and drops what it pushed; the pump opens it again from `synced`. */
+  private pauseSubscription(): void {
+    this.subscription?.close()
+    this.subscription = null
+    this.subGen++
+    this.pushes = []
   }
 
   /** Catches pending objects up to `synced` on their own streams, joins them, renews the subscription. */
@@ -653,26 +718,23 @@ export class Runtime {
         } else if (hosted.core.version === -1 && hosted.cursor === 0) {
           await this.restoreFromCheckpoint(hosted, 0)
         }
+        let chased = false
         while (!this.closed) {
           // Loaded a checkpoint ahead of `synced`: bring the joined objects up to it first.
           if (hosted.cursor > this.syncedPosition) {
             await this.fetchUpTo(hosted.cursor)
             continue
           }
-          if (hosted.cursor === this.syncedPosition) break
-          this.stats.reads++
-          let page: ReadResult
-          try {
-            page = await this.log.readStream(hosted.core.stream, { from: hosted.cursor, to: this.syncedPosition, limit: this.config.readEntriesMax })
-          } catch (err) {
-            if (!isLogError(err, 'trimmed')) throw err
-            // Trimmed below the cursor: a newer checkpoint covers it, or the history is lost.
-            if (!(await this.restoreFromCheckpoint(hosted, hosted.cursor + 1))) throw this.historyTrimmed(hosted, err)
-            continue
+          // With no object joined, `synced` holds nobody back: the first object reads on to
+          // the end of the log and takes `synced` there, so that the subscription opens near
+          // the tail instead of pushing the whole history.
+          const open = !chased && this.joined.size === 0
+          if (!open && hosted.cursor === this.syncedPosition) break
+          if (!(await this.catchUpStream(hosted, open ? undefined : this.syncedPosition))) continue
+          if (open) {
+            chased = true
+            if (hosted.cursor > this.syncedPosition && this.joined.size === 0) this.syncedPosition = hosted.cursor
           }
-          if (page.entries.length > 0) this.applyToOne(hosted, page.entries)
-          if (page.next <= hosted.cursor) throw new Error(`internal: readStream(${hosted.core.stream}) made no progress from ${hosted.cursor}`)
-          hosted.cursor = page.next
         }
         this.joined.set(hosted.core.stream, hosted)
       } catch (err) {
@@ -683,6 +745,39 @@ export class Runtime {
       this.pending = this.pending.filter((p) => p !== hosted)
     }
     this.resubscribe()
+  }
+
+  /**
+   * Reads a pending object's stream from its cursor up to `to` (undefined: the end of the
+   * log) with read-ahead, applying page by page. False if the stream was trimmed above the
+   * cursor and the object was loaded from a newer checkpoint instead (the caller goes on
+   * from its new cursor).
+   */
+  private async catchUpStream(hosted: HostedObject, to: number | undefined): Promise<boolean> {
+    const reader = new StreamReadAhead((r) => this.log.readStream(hosted.core.stream, r), hosted.cursor, to, this.readAheadOptions(1))
+    try {
+      for (;;) {
+        let page: ReadAheadPage | null
+        try {
+          page = await reader.next()
+        } catch (err) {
+          if (!isLogError(err, 'trimmed')) throw err
+          // Trimmed below the cursor: a newer checkpoint covers it, or the history is lost.
+          if (!(await this.restoreFromCheckpoint(hosted, hosted.cursor + 1))) throw this.historyTrimmed(hosted, err)
+          return false
+        }
+        if (page === null || this.closed) return true
+        if (page.entries.length > 0) this.applyToOne(hosted, inRange(page.entries, page.from, page.next))
+        if (page.next <= hosted.cursor) {
+          if (to === undefined) return true // the end of the log
+          throw new Error(`internal: readStream(${hosted.core.stream}) made no progress from ${hosted.cursor}`)
+        }
+        hosted.cursor = page.next
+      }
+    } finally {
+      this.stats.reads += reader.requests
+      reader.close()
+    }
   }
 
   private historyTrimmed(hosted: HostedObject, cause: unknown): ObjectError {
@@ -759,6 +854,12 @@ export class Runtime {
   private assertOpen(): void {
     if (this.closed) throw new ObjectError('runtime_closed', 'runtime closed')
   }
+}
+
+/** The entries of a page within [from, next) (all of them, unless a log client answered more than asked). */
+function inRange(entries: readonly LogEntry[], from: number, next: number): readonly LogEntry[] {
+  if (entries.length === 0 || (entries[0]!.position >= from && entries[entries.length - 1]!.position < next)) return entries
+  return entries.filter((e) => e.position >= from && e.position < next)
 }
 
 function isReadOptions(value: unknown): value is ReadOptions {

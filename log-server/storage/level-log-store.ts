@@ -826,8 +826,8 @@ export class LevelLogStore implements LogStore {
       if (c.from < trim) throw new TrimmedError(`stream ${stream} is trimmed before ${trim}`, trim, stream)
       if (c.full) return c.result(c.from)
 
-      // Plan from the stream index: which records, which offsets.
-      const plan: { slot: number; first: number; end: number; offsets: number[] }[] = []
+      // Plan from the stream index: which records, which runs of offsets (offset, count pairs) in range.
+      const plan: { slot: number; first: number; end: number; runs: number[]; last: number }[] = []
       let planned = 0
       let scanBytes = 0
       let bounded = false
@@ -842,18 +842,25 @@ export class LevelLogStore implements LogStore {
           const end = asInt(a[2], w)
           const recordBytes = asInt(a[3], w)
           const runs = asArray(a[4], w)
-          const offsets: number[] = []
+          const wanted: number[] = []
+          let count = 0
+          let lastOffset = -1
           for (let i = 0; i + 1 < runs.length; i += 2) {
             const o = asInt(runs[i], w)
             const n = asInt(runs[i + 1], w)
-            for (let j = 0; j < n; j++) if (first + o + j >= c.from && first + o + j < c.to) offsets.push(o + j)
+            const lo = Math.max(o, c.from - first)
+            const hi = Math.min(o + n, c.to - first)
+            if (hi <= lo) continue
+            wanted.push(lo, hi - lo)
+            count += hi - lo
+            lastOffset = hi - 1
           }
-          if (offsets.length === 0) {
+          if (count === 0) {
             if (first + asInt(runs[0], w) >= c.to) break // the stream's next entries are all past `to`
             continue
           }
-          plan.push({ slot, first, end, offsets })
-          planned += offsets.length
+          plan.push({ slot, first, end, runs: wanted, last: lastOffset })
+          planned += count
           scanBytes += recordBytes
           if (planned >= this.options.readEntriesMax || planned >= c.limit || scanBytes >= this.options.readScanBytesMax) {
             bounded = true
@@ -865,7 +872,7 @@ export class LevelLogStore implements LogStore {
       }
       // A slot lost by LevelDB may have held entries of this stream before those planned.
       const lastPlanned = plan[plan.length - 1]
-      this.checkMissing(c.from, bounded && lastPlanned !== undefined ? lastPlanned.first + lastPlanned.offsets[lastPlanned.offsets.length - 1]! + 1 : c.to)
+      this.checkMissing(c.from, bounded && lastPlanned !== undefined ? lastPlanned.first + lastPlanned.last + 1 : c.to)
       const values = await db.getMany(plan.map((p) => recordKey(p.end, p.slot)), { snapshot })
       for (let i = 0; i < plan.length; i++) {
         const p = plan[i]!
@@ -875,12 +882,16 @@ export class LevelLogStore implements LogStore {
         }
         const r = readRecordEntries(v, p.end, p.slot)
         if (r.firstPosition !== p.first) throw new CorruptionError(`slot record of slot ${p.slot} disagrees with the stream index`, { slot: p.slot, position: p.first })
-        for (const off of p.offsets) {
-          const streams = off < r.count ? r.streams(off) : undefined
-          if (streams === undefined || !streams.includes(stream)) {
-            throw new CorruptionError(`slot record of slot ${p.slot} disagrees with the stream index`, { slot: p.slot, position: p.first + off })
+        let checked: readonly string[] | null = null // (entries share streams arrays: one check per run of them)
+        for (let k = 0; k < p.runs.length && !c.full; k += 2) {
+          for (let off = p.runs[k]!, stop = off + p.runs[k + 1]!; off < stop; off++) {
+            const streams = off < r.count ? r.streams(off) : undefined
+            if (streams === undefined || (streams !== checked && !streams.includes(stream))) {
+              throw new CorruptionError(`slot record of slot ${p.slot} disagrees with the stream index`, { slot: p.slot, position: p.first + off })
+            }
+            checked = streams
+            if (!c.add(p.first + off, streams, r.data(off), r.ts)) break
           }
-          if (!c.add(p.first + off, streams, r.data(off), r.ts)) break
         }
         if (c.full) break
       }

@@ -68,8 +68,11 @@ export class MemoryLog {
   private readonly clock: () => number
   private lastTs = -Infinity
   private faults: Array<{ mode: AppendFaultMode }> = []
-  /** Last write position per `stream\0key`, oldest write first (Map order). */
+  /** Last write position per `stream\0key`; evicted by first write, as the leader does (core.ts). */
   private readonly conflictTable = new Map<string, number>()
+  /** The table's keys in first-write order from conflictOrderHead on (not the Map's order: see core.ts). */
+  private conflictOrder: string[] = []
+  private conflictOrderHead = 0
   private conflictWatermarkValue = -1
   readonly conflictKeysMax: number
   readonly entryBytesMax: number
@@ -113,6 +116,8 @@ export class MemoryLog {
   /** What a new leader does: forget every remembered write, watermark = last position. */
   simulateLeaderChange(): void {
     this.conflictTable.clear()
+    this.conflictOrder = []
+    this.conflictOrderHead = 0
     this.conflictWatermarkValue = this.entries.length - 1
   }
 
@@ -147,14 +152,20 @@ export class MemoryLog {
     for (const s of e.streams) {
       for (const key of e.keys) {
         const k = `${s}\u0000${key}`
-        this.conflictTable.delete(k)
+        const size = this.conflictTable.size
         this.conflictTable.set(k, position)
+        if (this.conflictTable.size > size) this.conflictOrder.push(k)
       }
     }
     while (this.conflictTable.size > this.conflictKeysMax) {
-      const [k, pos] = this.conflictTable.entries().next().value as [string, number]
+      const k = this.conflictOrder[this.conflictOrderHead++]!
+      const pos = this.conflictTable.get(k)!
       this.conflictTable.delete(k)
       if (pos > this.conflictWatermarkValue) this.conflictWatermarkValue = pos
+    }
+    if (this.conflictOrderHead > 1024 && this.conflictOrderHead * 2 > this.conflictOrder.length) {
+      this.conflictOrder = this.conflictOrder.slice(this.conflictOrderHead)
+      this.conflictOrderHead = 0
     }
   }
 

@@ -212,6 +212,42 @@ export function conditionalSuite(early: boolean): void {
       }
     })
 
+    it('a bounded table evicts by first write; an evicted key conflicts below the watermark, never commits wrongly', () => {
+      const c = new BaseCluster(3, 1, { earlyAccepts: early, conflictKeysMax: 3 })
+      const l = c.elect()
+      c.tick(2)
+      const at = (key: string): number => {
+        const id = c.propose(l, write('t', key))
+        c.deliverAll()
+        c.tick(2)
+        return (result(c, id) as { firstPosition: number }).firstPosition
+      }
+      const pa = at('a')
+      at('b')
+      at('c')
+      const pa2 = at('a') // rewritten in place: still the first written
+      // A fourth key evicts 'a' (first written), and the watermark rises to its LAST write.
+      const pd = at('d')
+      const read = (key: string, version: number) => {
+        const id = c.propose(l, cond([{ stream: 't', key, version }], [['t', 'w']]))
+        c.deliverAll()
+        c.tick(2)
+        return result(c, id)
+      }
+      expect(read('a', pa)).toMatchObject({ ok: false, code: 'conflict', conflict: { key: 'a', position: -1, watermark: pa2 } })
+      expect(read('a', pa2)).toMatchObject({ ok: true }) // at the watermark: nothing forgotten is newer
+      // 'w' (written by that commit) evicted 'b'; 'c' and 'd' are remembered exactly.
+      expect(read('d', pd - 1)).toMatchObject({ ok: false, conflict: { key: 'd', position: pd } })
+      expect(read('d', pd)).toMatchObject({ ok: true })
+      // Thousands of new keys through a table of 3: every remembered key stays exact.
+      for (let i = 0; i < 2000; i++) c.propose(l, write('t', `n${i}`))
+      c.deliverAll()
+      c.tick(2)
+      const last = at('z')
+      expect(read('z', last - 1)).toMatchObject({ ok: false, conflict: { key: 'z', position: last } })
+      expect(read('z', last)).toMatchObject({ ok: true })
+    })
+
     it('a write queued or in flight conflicts with a read of its key', () => {
       const c = mk()
       const l = c.elect()

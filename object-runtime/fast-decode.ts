@@ -37,6 +37,7 @@ const KEY_POSITION = 2
 const KEY_STREAMS = 3
 const KEY_DATA = 4
 const KEY_TS = 5
+const KEY_BYTES = KEY_NAMES.map((name) => Uint8Array.from(name, (c) => c.charCodeAt(0)))
 
 export class FastDecoder {
   private bytes: Uint8Array = new Uint8Array(0)
@@ -154,12 +155,10 @@ export class FastDecoder {
             this.pos += len
             break
           }
-          case KEY_TS: {
-            const v = this.value(0)
-            if (typeof v !== 'number') return undefined
-            ts = v
+          case KEY_TS:
+            ts = this.number()
+            if (ts === undefined) return undefined
             break
-          }
           default:
             return undefined
         }
@@ -190,27 +189,48 @@ export class FastDecoder {
 
   /** A non-negative safe integer at the cursor, else undefined. */
   private safeInt(): number | undefined {
+    const v = this.number()
+    return v !== undefined && Number.isSafeInteger(v) && v >= 0 ? v : undefined
+  }
+
+  /** A number at the cursor (unsigned forms read directly), else undefined. */
+  private number(): number | undefined {
+    const head = this.bytes[this.pos]
+    if (head !== undefined && head <= 0x7f) {
+      this.pos++
+      return head
+    }
+    if (head === 0xce) {
+      this.pos++
+      return this.u32()
+    }
+    if (head === 0xcf) {
+      this.pos++
+      const hi = this.u32()
+      return hi * 0x1_0000_0000 + this.u32()
+    }
     const v = this.value(0)
-    return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? v : undefined
+    return typeof v === 'number' ? v : undefined
   }
 
   /** Which of the read answer's field names is at the cursor (KEY_*), -1 for any other value. */
   private key(): number {
-    const head = this.u8()
-    if (head < 0xa0 || head > 0xbf) return -1
-    const len = head - 0xa0
-    this.need(len)
     const b = this.bytes
-    const p = this.pos
-    this.pos += len
-    for (let k = 0; k < KEY_NAMES.length; k++) {
-      const name = KEY_NAMES[k]!
-      if (name.length !== len) continue
-      let same = true
-      for (let i = 0; i < len && same; i++) same = b[p + i] === name.charCodeAt(i)
-      if (same) return k
+    const head = b[this.pos]
+    if (head === undefined || head < 0xa0 || head > 0xbf) {
+      this.pos++
+      return -1
     }
-    return -1
+    const len = head - 0xa0
+    this.need(len + 1)
+    const p = this.pos + 1
+    this.pos = p + len
+    // The candidate by length (and first letter), then every byte.
+    const k = len === 8 ? KEY_POSITION : len === 7 ? (b[p] === 0x73 ? KEY_STREAMS : KEY_ENTRIES) : len === 4 ? (b[p] === 0x64 ? KEY_DATA : KEY_NEXT) : len === 2 ? KEY_TS : -1
+    if (k < 0) return -1
+    const name = KEY_BYTES[k]!
+    for (let i = 0; i < len; i++) if (b[p + i] !== name[i]) return -1
+    return k
   }
 
   private need(n: number): void {

@@ -86,9 +86,7 @@ export class StreamReadAhead {
    */
   async next(): Promise<ReadAheadPage | null> {
     if (this.done || this.closed) return null
-    // The first read of a range goes alone and whole: its answer tells the stream's density
-    // (and a small range is one request). Later reads fill the window with spans.
-    if (this.spans.length === 0) this.issue(this.position, this.requests === 0 ? this.to : this.spanEnd(this.position))
+    this.start()
     const span = this.spans[0]!
     let result: ReadResult
     try {
@@ -126,6 +124,17 @@ export class StreamReadAhead {
     }
     this.fill()
     return { from, entries, next }
+  }
+
+  /**
+   * Sends the first request now if none is in flight (next() does it too): a caller
+   * reading several streams starts them all at once.
+   */
+  start(): void {
+    if (this.done || this.closed || this.spans.length > 0) return
+    // The first read of a range goes alone and whole: its answer tells the stream's density
+    // (and a small range is one request). Later reads fill the window with spans.
+    this.issue(this.position, this.requests === 0 ? this.to : this.spanEnd(this.position))
   }
 
   /** Stops: requests in flight are left to finish, their answers (and errors) dropped. */

@@ -631,6 +631,7 @@ export class Runtime {
     const from = this.syncedPosition
     const options = this.readAheadOptions(streams.length)
     const readers = streams.map((s) => new StreamReadAhead((r) => this.log.readStream(s, r), from, target, options))
+    for (const r of readers) r.start() // every stream's first page at once
     // Per stream: how far its pages reach, and its entries not applied yet (at or past the cut).
     const covered = streams.map(() => from)
     const held: LogEntry[][] = streams.map(() => [])

@@ -141,6 +141,24 @@ describe('catch-up with read-ahead', () => {
     await rt.close()
   })
 
+  test('a short sync fallback over several objects reads their streams at once, one request each', async () => {
+    const log = new MemoryLog()
+    const client = new Watched(new MemoryLogClient(log))
+    const rt = await connect({ log: client, closeLog: true, config: { followGraceMs: 1 } })
+    const names = ['a', 'b', 'c', 'd']
+    const objects = names.map((n) => rt.open(Tally, n))
+    for (const o of objects) expect((await o.get()).count).toBe(0)
+    client.mute = true
+    fill(log, 40, (i) => [streamOf(names[i % 4]!)])
+    client.maxInFlight = 0
+    const readsBefore = rt.stats.reads
+    await rt.sync()
+    expect(rt.stats.reads - readsBefore).toBe(4)
+    expect(client.maxInFlight).toBe(4)
+    for (const [k, o] of objects.entries()) expect((await o.get({ consistency: 'cached' })).sum).toBe(sumTo(40, (i) => i % 4 === k))
+    await rt.close()
+  })
+
   test('readAheadPages is validated', () => {
     expect(validateRuntimeConfig().readAheadPages).toBe(3)
     for (const bad of [0, -1, 1.5, 65, Number.NaN]) expect(() => validateRuntimeConfig({ readAheadPages: bad })).toThrow(/readAheadPages/)

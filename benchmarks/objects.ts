@@ -2,7 +2,7 @@
 // in-process state measurements of object-runtime/bench/measure-state.ts.
 import { spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import { connect, encodeOp, streamOf, type Runtime } from '../object-runtime/index.ts'
+import { connect, encodeOp, streamOf, validateRuntimeConfig, type Runtime, type RuntimeConfig } from '../object-runtime/index.ts'
 import { HttpLogClient } from '../object-runtime/http-log-client.ts'
 import { QMap, Queue } from '../objects/index.ts'
 import { ProcessCluster } from '../test/cluster/harness.ts'
@@ -19,13 +19,13 @@ export async function benchObjects(args: BenchArgs): Promise<void> {
   const runs = 3
   const seconds = args.quick ? 2 : 6
   const replayEntries = args.quick ? 100_000 : 1_000_000
+  const replayRuns = 5
   const cluster = await ProcessCluster.start(3)
   const rows: string[][] = []
   const row = (what: string, r: { ops: number; p50: number; p99: number }, note = ''): void => {
     rows.push([what, fmt(r.ops), fmt(r.p50, 2), fmt(r.p99, 2), note])
     console.log(`objects: ${what}: ${fmt(r.ops)}/s p50 ${fmt(r.p50, 2)} ms`)
   }
-  let replayRate = 0
   try {
     await cluster.waitLeader()
     const data = new Uint8Array(100).fill(120)
@@ -95,7 +95,10 @@ export async function benchObjects(args: BenchArgs): Promise<void> {
     row('Queue enqueue+dequeue pairs, concurrency 64', summarize(qs))
 
     // Replay: a stream of N set ops (distinct keys), written in bulk, then a fresh
-    // runtime opens the map and reads its size (fetch over HTTP + decode + apply).
+    // runtime opens the map and reads its size: fetched over HTTP (pages of
+    // readEntriesMax entries, readAheadPages requests in flight) + decoded + applied.
+    // The same with readAheadPages 1 (one page at a time) in the same run, alternating,
+    // after one untimed warm-up of each.
     const loader = new HttpLogClient({ servers: cluster.urls, batching: { batchEntriesMax: 4096 } })
     const stream = streamOf('replay-map')
     const chunk = 1000
@@ -110,19 +113,36 @@ export async function benchObjects(args: BenchArgs): Promise<void> {
     }
     await Promise.all(pending)
     await loader.close()
-    const replays: number[] = []
-    for (let r = 0; r < runs; r++) {
-      const rt = await connect({ servers: cluster.urls })
+    const replayOnce = async (config: Partial<RuntimeConfig>): Promise<{ rate: number; cpuUs: number }> => {
+      const rt = await connect({ servers: cluster.urls, config })
+      const c0 = process.cpuUsage()
       const t0 = performance.now()
       const size = await rt.open(QMap<string, number>(), 'replay-map').size()
       const sec = (performance.now() - t0) / 1000
+      const c = process.cpuUsage(c0)
       await rt.close()
       if (size !== replayEntries) throw new Error(`replay rebuilt ${size} keys, expected ${replayEntries}`)
-      replays.push(replayEntries / sec)
+      return { rate: replayEntries / sec, cpuUs: (c.user + c.system) / replayEntries }
     }
-    replayRate = median(replays)
-    rows.push([`replay: fresh runtime rebuilds a QMap from a ${fmt(replayEntries)}-entry stream over HTTP`, fmt(replayRate), '', '', `${replays.map((x) => fmt(x)).join(' / ')} entries/s; target >= 500,000/s`])
-    console.log(`objects: replay over HTTP: ${fmt(replayRate)} entries/s`)
+    const variants: [string, Partial<RuntimeConfig>][] = [
+      [`read-ahead ${validateRuntimeConfig().readAheadPages} pages (default)`, {}],
+      ['one page at a time (readAheadPages 1)', { readAheadPages: 1 }],
+    ]
+    for (const [, config] of variants) await replayOnce(config)
+    const replays = variants.map(() => [] as { rate: number; cpuUs: number }[])
+    for (let r = 0; r < replayRuns; r++) for (const [i, [, config]] of variants.entries()) replays[i]!.push(await replayOnce(config))
+    for (const [i, [label]] of variants.entries()) {
+      const rs = replays[i]!
+      const rate = median(rs.map((x) => x.rate))
+      rows.push([
+        `replay: fresh runtime rebuilds a QMap from a ${fmt(replayEntries)}-entry stream over HTTP, ${label}`,
+        fmt(rate),
+        '',
+        '',
+        `${rs.map((x) => fmt(x.rate)).join(' / ')} entries/s; client CPU ${fmt(median(rs.map((x) => x.cpuUs)), 2)} µs/entry${i === 0 ? '; target >= 500,000/s' : ''}`,
+      ])
+      console.log(`objects: replay over HTTP, ${label}: ${fmt(rate)} entries/s`)
+    }
   } finally {
     await cluster.close()
   }

@@ -83,6 +83,7 @@ export class StreamReadAhead {
    * the log was reached). A page with `next === from` (no progress) means the server does
    * not hold the range up to `to` yet; the reader then stops (null afterwards).
    * Rejects with the error of the read that failed; the reader is then done.
+   * One call at a time (await each before the next).
    */
   async next(): Promise<ReadAheadPage | null> {
     if (this.done || this.closed) return null
@@ -158,7 +159,7 @@ export class StreamReadAhead {
   }
 
   private spanEnd(from: number): number {
-    return Math.min(this.to, from + this.width)
+    return Math.min(this.to, from + this.width, Number.MAX_SAFE_INTEGER)
   }
 
   private fill(): void {

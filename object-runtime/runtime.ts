@@ -659,16 +659,15 @@ export class Runtime {
         if (this.closed) return
         if (page === null || page.next <= covered[i]!) return // the server does not hold [covered, target) yet
         covered[i] = page.next
-        const cut = streams.length === 1 ? page.next : Math.min(...covered)
-        if (cut <= this.syncedPosition) {
-          held[i]!.push(...inRange(page.entries, page.from, page.next))
-          continue
-        }
+        let cut = page.next
+        for (const c of covered) if (c < cut) cut = c
         let entries: readonly LogEntry[]
         if (streams.length === 1) {
           entries = inRange(page.entries, page.from, page.next)
         } else {
-          held[i]!.push(...inRange(page.entries, page.from, page.next))
+          const mine = held[i]!
+          for (const e of inRange(page.entries, page.from, page.next)) mine.push(e)
+          if (cut <= this.syncedPosition) continue
           // Entries below the cut of every stream, by position; one on several streams once.
           const byPosition = new Map<number, LogEntry>()
           for (let j = 0; j < held.length; j++) {

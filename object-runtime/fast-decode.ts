@@ -37,6 +37,10 @@ const KEY_POSITION = 2
 const KEY_STREAMS = 3
 const KEY_DATA = 4
 const KEY_TS = 5
+const LAYOUT_HEAD = Uint8Array.of(0x84, 0xa8, ...Array.from('position', (c) => c.charCodeAt(0)))
+const LAYOUT_STREAMS = Uint8Array.of(0xa7, ...Array.from('streams', (c) => c.charCodeAt(0)))
+const LAYOUT_DATA = Uint8Array.of(0xa4, ...Array.from('data', (c) => c.charCodeAt(0)))
+const LAYOUT_TS = Uint8Array.of(0xa2, 0x74, 0x73)
 const KEY_BYTES = KEY_NAMES.map((name) => Uint8Array.from(name, (c) => c.charCodeAt(0)))
 
 export class FastDecoder {
@@ -109,6 +113,15 @@ export class FastDecoder {
     let lastStart = -1
     let lastEnd = -1
     for (let i = 0; i < count; i++) {
+      // The layout servers write (read-answer.ts), read with local offsets; anything else
+      // goes the general way below.
+      if (lastStart >= 0) {
+        const e = this.laidOutEntry(lastStart, lastEnd - lastStart, lastStreams)
+        if (e !== null) {
+          out.push(e)
+          continue
+        }
+      }
       const fields = this.mapHeader()
       if (fields < 0) return undefined
       let position: number | undefined
@@ -167,6 +180,71 @@ export class FastDecoder {
       out.push(ts === undefined ? { position, streams, data } : { position, streams, data, ts })
     }
     return out
+  }
+
+  /**
+   * `{ position: uint, streams: <the bytes at streamsAt>, data: bin, ts: uint }` at the
+   * cursor, exactly in that order and with those streams (the entry before's): the entry,
+   * cursor moved past it. Otherwise null and the cursor does not move.
+   */
+  private laidOutEntry(streamsAt: number, streamsLength: number, streams: readonly string[]): LogEntry | null {
+    const b = this.bytes
+    const n = b.length
+    let p = this.pos
+    // 0x84 "position"
+    if (p + LAYOUT_HEAD.length > n) return null
+    for (let k = 0; k < LAYOUT_HEAD.length; k++) if (b[p + k] !== LAYOUT_HEAD[k]) return null
+    p += LAYOUT_HEAD.length
+    let position: number
+    const h = b[p]!
+    if (h <= 0x7f) {
+      position = h
+      p += 1
+    } else if (h === 0xcc && p + 2 <= n) {
+      position = b[p + 1]!
+      p += 2
+    } else if (h === 0xcd && p + 3 <= n) {
+      position = (b[p + 1]! << 8) | b[p + 2]!
+      p += 3
+    } else if (h === 0xce && p + 5 <= n) {
+      position = ((b[p + 1]! << 24) | (b[p + 2]! << 16) | (b[p + 3]! << 8) | b[p + 4]!) >>> 0
+      p += 5
+    } else {
+      return null
+    }
+    // "streams" <the same bytes as the entry before> "data"
+    if (p + LAYOUT_STREAMS.length + streamsLength + LAYOUT_DATA.length > n) return null
+    for (let k = 0; k < LAYOUT_STREAMS.length; k++) if (b[p + k] !== LAYOUT_STREAMS[k]) return null
+    p += LAYOUT_STREAMS.length
+    for (let k = 0; k < streamsLength; k++) if (b[p + k] !== b[streamsAt + k]) return null
+    p += streamsLength
+    for (let k = 0; k < LAYOUT_DATA.length; k++) if (b[p + k] !== LAYOUT_DATA[k]) return null
+    p += LAYOUT_DATA.length
+    // bin 8 / bin 16
+    let len: number
+    if (b[p] === 0xc4 && p + 2 <= n) {
+      len = b[p + 1]!
+      p += 2
+    } else if (b[p] === 0xc5 && p + 3 <= n) {
+      len = (b[p + 1]! << 8) | b[p + 2]!
+      p += 3
+    } else {
+      return null
+    }
+    if (p + len + LAYOUT_TS.length + 9 > n) return null
+    const dataAt = p
+    p += len
+    // "ts" uint 64 (log times in ms)
+    for (let k = 0; k < LAYOUT_TS.length; k++) if (b[p + k] !== LAYOUT_TS[k]) return null
+    p += LAYOUT_TS.length
+    if (b[p] !== 0xcf) return null
+    const hi = ((b[p + 1]! << 24) | (b[p + 2]! << 16) | (b[p + 3]! << 8) | b[p + 4]!) >>> 0
+    const lo = ((b[p + 5]! << 24) | (b[p + 6]! << 16) | (b[p + 7]! << 8) | b[p + 8]!) >>> 0
+    const ts = hi * 0x1_0000_0000 + lo
+    if (!Number.isSafeInteger(ts)) return null
+    p += 9
+    this.pos = p
+    return { position, streams, data: b.subarray(dataAt, dataAt + len), ts }
   }
 
   /** Number of fields of a map header at the cursor, or -1 if the value is not a map. */

@@ -167,10 +167,23 @@ class HostedObject {
   readonly core: ObjectCore
   /** Pending objects: next position of their stream to read while catching up. */
   cursor = 0
-  /** For each mutator call in flight: the lowest position its op can get (multiset). */
-  readonly inflightStarts: number[] = []
+  /**
+   * For each mutator call in flight, the lowest position its op can get (a multiset:
+   * start -> calls). Calls start in nondecreasing order (synced and the object's version
+   * only grow), so the distinct starts are kept ascending in `starts` from `startsHead`
+   * on, and the lowest is found by skipping those with no call left: O(1) amortized per
+   * call, where scanning every call in flight cost O(in flight) each (256 at c=256).
+   */
+  private readonly startCounts = new Map<number, number>()
+  private starts: number[] = []
+  private startsHead = 0
+  /** Mutator calls in flight. */
+  inflight = 0
   /** Results computed at positions an in-flight call may own, until claimed or pruned. */
   readonly results = new Map<number, unknown>()
+  /** Positions of `results` as recorded (ascending: playback order), from resultsHead on. */
+  private resultOrder: number[] = []
+  private resultsHead = 0
   /** Why the last catch-up of this object failed (it is then neither pending nor joined). */
   failure: unknown = undefined
   /** `upTo` of the checkpoint this object was last loaded from (-1: none): results below it are gone. */
@@ -185,16 +198,60 @@ class HostedObject {
   handle: unknown = undefined
   readonly recordResult = (position: number, value: unknown): void => {
     this.results.set(position, value)
+    this.resultOrder.push(position)
   }
 
   constructor(core: ObjectCore) {
     this.core = core
   }
 
+  addStart(start: number): void {
+    this.inflight++
+    const n = this.startCounts.get(start)
+    this.startCounts.set(start, (n ?? 0) + 1)
+    if (n !== undefined) return
+    const last = this.starts.length > this.startsHead ? this.starts[this.starts.length - 1]! : -Infinity
+    if (start > last) {
+      this.starts.push(start)
+    } else {
+      // Not expected (starts only grow); kept correct anyway: insert in order.
+      let i = this.starts.length
+      while (i > this.startsHead && this.starts[i - 1]! > start) i--
+      this.starts.splice(i, 0, start)
+    }
+  }
+
+  /** A call ended: forget its start, and the results no call in flight can own any more. */
+  removeStart(start: number): void {
+    this.inflight--
+    const n = this.startCounts.get(start)!
+    if (n > 1) this.startCounts.set(start, n - 1)
+    else this.startCounts.delete(start)
+    if (this.inflight === 0) {
+      this.results.clear()
+      this.resultOrder = []
+      this.resultsHead = 0
+      this.starts = []
+      this.startsHead = 0
+      return
+    }
+    const lowest = this.lowestStart()
+    const order = this.resultOrder
+    while (this.resultsHead < order.length && order[this.resultsHead]! < lowest) this.results.delete(order[this.resultsHead++]!)
+    if (this.resultsHead > 1024 && this.resultsHead * 2 > order.length) {
+      this.resultOrder = order.slice(this.resultsHead)
+      this.resultsHead = 0
+    }
+  }
+
+  /** The lowest start of a call in flight (Infinity: none). */
   lowestStart(): number {
-    let min = Infinity
-    for (const s of this.inflightStarts) if (s < min) min = s
-    return min
+    while (this.startsHead < this.starts.length && !this.startCounts.has(this.starts[this.startsHead]!)) this.startsHead++
+    if (this.startsHead > 1024 && this.startsHead * 2 > this.starts.length) {
+      this.starts = this.starts.slice(this.startsHead)
+      this.startsHead = 0
+    }
+    return this.startsHead < this.starts.length ? this.starts[this.startsHead]! : Infinity
   }
 }
 
@@ -415,7 +472,7 @@ export class Runtime {
     const data = encodeOp({ type: core.def.name, version: core.def.version, mutator, args })
     // No op appended from now on can land below what is already applied.
     const start = hosted.core.version + 1 > this.syncedPosition ? hosted.core.version + 1 : this.syncedPosition
-    hosted.inflightStarts.push(start)
+    hosted.addStart(start)
     try {
       // The conflict keys it writes: transactions that read them must see this write.
       const [position] = await this.log.append([{ streams: [core.stream], data, keys: writeKeysOf(core, mutator, args) }])
@@ -434,13 +491,7 @@ export class Runtime {
       }
       throw new Error(`internal: no result recorded for ${core.name} at position ${position} (version ${core.version})`)
     } finally {
-      hosted.inflightStarts.splice(hosted.inflightStarts.indexOf(start), 1)
-      if (hosted.inflightStarts.length === 0) {
-        hosted.results.clear()
-      } else {
-        const lowest = hosted.lowestStart()
-        for (const p of hosted.results.keys()) if (p < lowest) hosted.results.delete(p)
-      }
+      hosted.removeStart(start)
     }
   }
 
@@ -841,7 +892,7 @@ export class Runtime {
     const fresh = first === 0 ? entries : entries.slice(first)
     const freshRecords = first === 0 ? records : records.slice(first)
     // Results are kept only for positions an in-flight call of this runtime may own.
-    hosted.core.applyBatch(fresh, freshRecords, hosted.inflightStarts.length > 0 ? hosted.lowestStart() : Infinity, hosted.recordResult)
+    hosted.core.applyBatch(fresh, freshRecords, hosted.lowestStart(), hosted.recordResult)
     this.stats.batchesApplied++
     this.stats.entriesApplied += fresh.length
     if (this.autoCheckpoints) {

@@ -80,3 +80,28 @@ describe('op encoding', () => {
     expect(decodeRecord(new Uint8Array([0x95, 0x01]))).toMatchObject({ kind: 'invalid', reason: expect.stringMatching(/truncated/) as string })
   })
 })
+
+describe('encodeOp: the flat fast path (ASCII strings, numbers, booleans, null)', () => {
+  const flat = fc.oneof(
+    fc.constant(null),
+    fc.boolean(),
+    fc.integer(),
+    fc.integer({ min: -0x80000000, max: 0xffffffff }),
+    fc.constantFrom(0, -0, 127, 128, 255, 256, 65535, 65536, -32, -33, -128, -129, -32768, -32769, 2 ** 32 - 1, 2 ** 32, -(2 ** 31), -(2 ** 31) - 1),
+    fc.double(),
+    fc.maxSafeInteger(),
+    fc.string({ unit: fc.integer({ min: 0, max: 0x7f }).map((c) => String.fromCharCode(c)), maxLength: 300 }),
+    fc.string(),
+  )
+  test('writes exactly the bytes of the general encoder, and falls back for anything else', () => {
+    fc.assert(
+      fc.property(fc.array(flat, { maxLength: 17 }), fc.constantFrom('QMap', 'Counter', 'Ünïcode'), fc.constantFrom('set', 'add', 'x'.repeat(40)), (args, type, mutator) => {
+        const op = { type, version: 1, mutator, args }
+        const bytes = encodeOp(op)
+        expect(Array.from(bytes)).toEqual(Array.from(encode([1, type, 1, mutator, args])))
+        expect(decodeRecord(bytes)).toMatchObject({ kind: 'op', type, mutator })
+      }),
+      { numRuns: 500 },
+    )
+  })
+})

@@ -165,13 +165,8 @@ export class AppendBatcher {
     if (this.closedError) throw this.closedError
     if (entries.length === 0) return []
     const bytes = this.checkEntries(entries)
-    if (entries.length > this.config.queueEntriesMax) {
-      throw new LogError('too_large', `append of ${entries.length} entries exceeds queueEntriesMax ${this.config.queueEntriesMax}`)
-    }
-    while (this.queuedEntries + entries.length > this.config.queueEntriesMax) {
-      await new Promise<void>((resolve) => this.roomWaiters.push(resolve))
-      if (this.closedError) throw this.closedError
-    }
+    const wait = this.roomFor(entries.length)
+    if (wait !== null) await wait
     return new Promise<number[]>((resolve, reject) => {
       this.queue.push({ entries, bytes, resolve, reject })
       this.queuedEntries += entries.length
@@ -193,13 +188,8 @@ export class AppendBatcher {
     const bytes = this.checkEntries(entries)
     assertReads(reads)
     if (this.sendConditional !== undefined) {
-      if (entries.length > this.config.queueEntriesMax) {
-        throw new LogError('too_large', `append of ${entries.length} entries exceeds queueEntriesMax ${this.config.queueEntriesMax}`)
-      }
-      while (this.queuedEntries + entries.length > this.config.queueEntriesMax) {
-        await new Promise<void>((resolve) => this.roomWaiters.push(resolve))
-        if (this.closedError) throw this.closedError
-      }
+      const wait = this.roomFor(entries.length)
+      if (wait !== null) await wait
       return new Promise<number[]>((resolve, reject) => {
         this.conditionalQueue.push({ entries, reads, bytes, resolve, reject })
         this.queuedEntries += entries.length
@@ -212,6 +202,24 @@ export class AppendBatcher {
     const positions = await this.sendWithRetry(entries, id, reads.length > 0 ? reads : undefined)
     this.stats.entries += entries.length
     return positions
+  }
+
+  /**
+   * Null when `n` more entries fit in the queue now (the caller goes on in this turn),
+   * else a wait for room (queueEntriesMax); `too_large` if they never can fit.
+   */
+  private roomFor(n: number): Promise<void> | null {
+    if (n > this.config.queueEntriesMax) {
+      throw new LogError('too_large', `append of ${n} entries exceeds queueEntriesMax ${this.config.queueEntriesMax}`)
+    }
+    return this.queuedEntries + n > this.config.queueEntriesMax ? this.waitForRoom(n) : null
+  }
+
+  private async waitForRoom(n: number): Promise<void> {
+    while (this.queuedEntries + n > this.config.queueEntriesMax) {
+      await new Promise<void>((resolve) => this.roomWaiters.push(resolve))
+      if (this.closedError) throw this.closedError
+    }
   }
 
   /** Validates entries; answers their bytes. */

@@ -16,6 +16,7 @@
 import { Decoder, Encoder, ExtensionCodec } from '@msgpack/msgpack'
 import { ObjectError } from './errors.ts'
 import { EXT_UNDEFINED, FastDecoder, Unsupported } from './fast-decode.ts'
+import { MsgpackWriter, numberSize } from '../log-server/msgpack-writer.ts'
 
 export const RECORD_OP = 1
 /** A committed transaction: `[2, [[object, type, version, mutator, args], ...]]`, applied to each object it names, in order. */
@@ -71,7 +72,6 @@ const FLAT_STRING_MAX = 0xffff
 /** Encoded [RECORD_OP, type, version, mutator] (with the 5-item array header) per op name; bounded. */
 const opPrefixes = new Map<string, Uint8Array>()
 const OP_PREFIXES_MAX = 4096
-const scratch = new DataView(new ArrayBuffer(8))
 
 function opPrefix(op: OpRecord): Uint8Array {
   const key = `${op.type}\u0000${op.version}\u0000${op.mutator}`
@@ -96,8 +96,7 @@ export function encodeFlatOp(op: OpRecord): Uint8Array | null {
       for (let j = 0; j < a.length; j++) if (a.charCodeAt(j) > 0x7f) return null
       size += 3 + a.length
     } else if (typeof a === 'number') {
-      if (Number.isSafeInteger(a) && (a >= 0x100000000 || a < -0x80000000)) return null // 64-bit integers: the general way
-      size += 9
+      size += numberSize(a)
     } else if (typeof a === 'boolean' || a === null) {
       size += 1
     } else {
@@ -105,87 +104,23 @@ export function encodeFlatOp(op: OpRecord): Uint8Array | null {
     }
   }
   const prefix = opPrefix(op)
-  const out = new Uint8Array(prefix.length + size)
-  out.set(prefix)
-  let pos = prefix.length
-  out[pos++] = 0x90 | args.length
+  const w = new MsgpackWriter(new Uint8Array(prefix.length + size))
+  w.bytes(prefix)
+  w.u8(0x90 | args.length)
   for (let i = 0; i < args.length; i++) {
     const a = args[i]
     if (typeof a === 'string') {
-      const n = a.length
-      if (n < 32) out[pos++] = 0xa0 | n
-      else if (n < 0x100) {
-        out[pos++] = 0xd9
-        out[pos++] = n
-      } else {
-        out[pos++] = 0xda
-        out[pos++] = n >>> 8
-        out[pos++] = n & 0xff
-      }
-      for (let j = 0; j < n; j++) out[pos++] = a.charCodeAt(j)
+      w.strHeader(a.length) // ASCII: one byte per character
+      for (let j = 0; j < a.length; j++) w.u8(a.charCodeAt(j))
     } else if (typeof a === 'number') {
-      pos = writeNumber(out, pos, a)
-    } else if (a === null) {
-      out[pos++] = 0xc0
+      w.number(a)
     } else {
-      out[pos++] = a === true ? 0xc3 : 0xc2
+      w.u8(a === null ? 0xc0 : a === true ? 0xc3 : 0xc2)
     }
   }
-  return out.subarray(0, pos)
+  return w.pos === w.out.length ? w.out : w.out.subarray(0, w.pos)
 }
 
-/** A number as the library writes it (integers below 2^32 in magnitude; else float64). */
-function writeNumber(out: Uint8Array, pos: number, a: number): number {
-  if (Number.isSafeInteger(a)) {
-    if (a >= 0) {
-      if (a < 0x80) {
-        out[pos++] = a
-        return pos
-      }
-      if (a < 0x100) {
-        out[pos++] = 0xcc
-        out[pos++] = a
-        return pos
-      }
-      if (a < 0x10000) {
-        out[pos++] = 0xcd
-        scratch.setUint16(0, a)
-        out[pos++] = scratch.getUint8(0)
-        out[pos++] = scratch.getUint8(1)
-        return pos
-      }
-      out[pos++] = 0xce
-      scratch.setUint32(0, a)
-      for (let k = 0; k < 4; k++) out[pos++] = scratch.getUint8(k)
-      return pos
-    }
-    if (a >= -0x20) {
-      out[pos++] = 0xe0 | (a + 0x20)
-      return pos
-    }
-    if (a >= -0x80) {
-      out[pos++] = 0xd0
-      scratch.setInt8(0, a)
-      out[pos++] = scratch.getUint8(0)
-      return pos
-    }
-    if (a >= -0x8000) {
-      out[pos++] = 0xd1
-      scratch.setInt16(0, a)
-      out[pos++] = scratch.getUint8(0)
-      out[pos++] = scratch.getUint8(1)
-      return pos
-    }
-    out[pos++] = 0xd2
-    scratch.setInt32(0, a)
-    for (let k = 0; k < 4; k++) out[pos++] = scratch.getUint8(k)
-    return pos
-  }
-  out[pos++] = 0xcb
-  scratch.setFloat64(0, a)
-  for (let k = 0; k < 8; k++) out[pos++] = scratch.getUint8(k)
-  return pos
-}
 
 /** Encodes a transaction's commit record. Args were checked when each op was buffered (encodeOp). */
 export function encodeTx(ops: readonly TxOpRecord[]): Uint8Array {

@@ -15,6 +15,7 @@
 // reports corruption as before.
 
 import { Decoder } from '@msgpack/msgpack'
+import { fixstr } from '../msgpack-writer.ts'
 
 const libraryDecoder = new Decoder()
 
@@ -25,12 +26,6 @@ const fail = (why: string): never => {
 }
 
 /** Field names matched in place, as their msgpack fixstr bytes. */
-function fixstr(s: string): Uint8Array {
-  const out = new Uint8Array(1 + s.length)
-  out[0] = 0xa0 + s.length
-  for (let i = 0; i < s.length; i++) out[1 + i] = s.charCodeAt(i)
-  return out
-}
 const K_SLOT = fixstr('slot')
 const K_VALUE = fixstr('value')
 const K_FIRST = fixstr('firstPosition')

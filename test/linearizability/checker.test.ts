@@ -500,15 +500,30 @@ function historyOf<S, I, O>(s: Scenario<S, I, O>, plan: readonly PlannedOp<I>[])
 }
 
 /**
- * The oracle: try every order that respects real time, no memo, no pruning, no greedy
- * reads; pending operations are optional. Only for tiny histories.
+ * The oracle: try every order that respects real time, no pruning, no greedy reads;
+ * pending operations are optional. Only for tiny histories. Dead ends are remembered by
+ * (operations placed, state) — the only memo, and an exact one: the same set placed in
+ * the same state has the same futures. Without it a non-linearizable history of a dozen
+ * concurrent operations (a coarse clock makes most of them concurrent) is an exhaustive
+ * search of up to 12! orders, which once ran for over ten minutes in CI.
  */
 function bruteForce<S, I, O>(model: Model<S, I, O>, history: readonly Operation<I, O>[]): boolean {
   const isPendingOp = history.map((o) => o.ret === undefined || o.ret === Infinity)
   const completed = isPendingOp.filter((p) => !p).length
   const done = history.map(() => false)
+  const deadEnds = new Map<string, S[]>()
+  const seen = (state: S): S[] | null => {
+    const key = `${done.map((d) => (d ? 1 : 0)).join('')}|${model.hash(state)}`
+    let states = deadEnds.get(key)
+    if (states === undefined) deadEnds.set(key, (states = []))
+    const equals = model.equals
+    if (states.some((x) => (equals === undefined ? true : equals(x, state)))) return null
+    return states
+  }
   const search = (state: S, placed: number): boolean => {
     if (placed === completed) return true
+    const states = seen(state)
+    if (states === null) return false
     for (const [i, o] of history.entries()) {
       if (done[i]) continue
       const blocked = history.some((p, j) => !done[j] && j !== i && p.ret !== undefined && p.ret < o.call)
@@ -519,6 +534,7 @@ function bruteForce<S, I, O>(model: Model<S, I, O>, history: readonly Operation<
       if (search(r.state, placed + (isPendingOp[i] ? 0 : 1))) return true
       done[i] = false
     }
+    states.push(state)
     return false
   }
   return search(model.init(), 0)

@@ -92,11 +92,17 @@ export class ObjectCore {
   version = -1
   poison: ObjectPoisonedError | undefined
 
-  constructor(def: AnyDefinition, name: string, stream: string, guard: boolean) {
+  /** `of`: a fork of that object (forkAt), whose state is set by the caller: no initial(), tables shared. */
+  constructor(def: AnyDefinition, name: string, stream: string, guard: boolean, of?: ObjectCore) {
     this.def = def
     this.name = name
     this.stream = stream
     this.guard = guard
+    if (of !== undefined) {
+      this.mutatorTable = of.mutatorTable
+      this.mode = of.mode
+      return
+    }
     this.mutatorTable = new Map(Object.entries(def.mutators) as Array<[string, (state: unknown, ...args: unknown[]) => unknown]>)
     const initial = def.initial()
     if (isPersistentRoot(initial)) {
@@ -206,11 +212,43 @@ export class ObjectCore {
   }
 
   /**
+   * Applies one op (above `version`) and returns its result: applyBatch of a one-entry
+   * batch, without the batch. Returns undefined if the op poisons the object (see `poison`).
+   */
+  applySingle(op: LogEntry, record: DecodedRecord): unknown {
+    if (this.poison !== undefined) return undefined
+    let result: unknown
+    try {
+      if (this.mode === 'draft') {
+        this.current = produce(this.current, (draft: Draft<unknown>) => {
+          result = undraft(this.applyOne(draft, op, record))
+        })
+      } else {
+        let work = this.current
+        if (!this.unsealed) {
+          this.sealedBase = work
+          work = beginBatch(work)
+          this.current = work
+          this.unsealed = true
+        }
+        result = this.applyOne(work, op, record)
+        if (result === work) result = this.snapshot() // the working copy itself: sealed, as in applyBatch
+      }
+    } catch (err) {
+      if (!(err instanceof PoisonSignal)) throw err
+      this.poison = err.error
+      return undefined
+    }
+    this.version = op.position
+    return result
+  }
+
+  /**
    * A private copy of this object at `state` (a snapshot of it) and `version`, for a
    * transaction's view or a snapshot read: applying ops to the copy never touches this one.
    */
   forkAt(state: unknown, version: number): ObjectCore {
-    const copy = new ObjectCore(this.def, this.name, this.stream, this.guard)
+    const copy = new ObjectCore(this.def, this.name, this.stream, this.guard, this)
     copy.current = state
     copy.sealedBase = state
     copy.version = version

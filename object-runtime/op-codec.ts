@@ -16,7 +16,7 @@
 import { Decoder, Encoder, ExtensionCodec } from '@msgpack/msgpack'
 import { ObjectError } from './errors.ts'
 import { EXT_UNDEFINED, FastDecoder, Unsupported } from './fast-decode.ts'
-import { MsgpackWriter, numberSize } from '../log-server/msgpack-writer.ts'
+import { MsgpackWriter, arrayHeaderSize, numberSize } from '../log-server/msgpack-writer.ts'
 
 export const RECORD_OP = 1
 /** A committed transaction: `[2, [[object, type, version, mutator, args], ...]]`, applied to each object it names, in order. */
@@ -84,28 +84,31 @@ function opPrefix(op: OpRecord): Uint8Array {
   return prefix
 }
 
-/** The op's bytes when every arg is flat (see above), else null. */
-export function encodeFlatOp(op: OpRecord): Uint8Array | null {
-  const args = op.args
-  if (args.length > FLAT_ARGS_MAX) return null
+/**
+ * Bytes the flat encoding of `args` takes (array header included), or -1 if some arg is
+ * not flat (see above).
+ */
+function flatArgsSize(args: readonly unknown[]): number {
+  if (args.length > FLAT_ARGS_MAX) return -1
   let size = 1
   for (let i = 0; i < args.length; i++) {
     const a = args[i]
     if (typeof a === 'string') {
-      if (a.length > FLAT_STRING_MAX) return null
-      for (let j = 0; j < a.length; j++) if (a.charCodeAt(j) > 0x7f) return null
+      if (a.length > FLAT_STRING_MAX) return -1
+      for (let j = 0; j < a.length; j++) if (a.charCodeAt(j) > 0x7f) return -1
       size += 3 + a.length
     } else if (typeof a === 'number') {
       size += numberSize(a)
     } else if (typeof a === 'boolean' || a === null) {
       size += 1
     } else {
-      return null
+      return -1
     }
   }
-  const prefix = opPrefix(op)
-  const w = new MsgpackWriter(new Uint8Array(prefix.length + size))
-  w.bytes(prefix)
+  return size
+}
+
+function writeFlatArgs(w: MsgpackWriter, args: readonly unknown[]): void {
   w.u8(0x90 | args.length)
   for (let i = 0; i < args.length; i++) {
     const a = args[i]
@@ -118,13 +121,90 @@ export function encodeFlatOp(op: OpRecord): Uint8Array | null {
       w.u8(a === null ? 0xc0 : a === true ? 0xc3 : 0xc2)
     }
   }
-  return w.pos === w.out.length ? w.out : w.out.subarray(0, w.pos)
 }
 
+/**
+ * Whether an op's args can be used as they are, without the encode/decode round trip that
+ * checks and freezes them: every arg is flat (see above; primitives are immutable) and
+ * decodes back to itself, which every flat value does except -0 (msgpack writes the
+ * integer 0). Then encodeOp and encodeTx take them too.
+ */
+export function isFlatOp(op: OpRecord): boolean {
+  if (typeof op.type !== 'string' || op.type.length === 0 || typeof op.mutator !== 'string' || op.mutator.length === 0) return false
+  const args = op.args
+  if (flatArgsSize(args) < 0) return false
+  for (let i = 0; i < args.length; i++) if (args[i] === 0 && Object.is(args[i], -0)) return false
+  return true
+}
 
-/** Encodes a transaction's commit record. Args were checked when each op was buffered (encodeOp). */
+// Small encodings are written into a shared slab and handed out as views of it (as
+// Buffer's pool does): no ArrayBuffer and no DataView per op. A view is never written again.
+const SLAB_BYTES = 16 * 1024
+const SLAB_ITEM_MAX = 1024
+let slab = new MsgpackWriter(new Uint8Array(SLAB_BYTES))
+
+/** A writer with room for `size` bytes from its `pos`; `take(w, start)` then hands them out. */
+function writerFor(size: number): MsgpackWriter {
+  if (size > SLAB_ITEM_MAX) return new MsgpackWriter(new Uint8Array(size))
+  if (slab.pos + size > SLAB_BYTES) slab = new MsgpackWriter(new Uint8Array(SLAB_BYTES))
+  return slab
+}
+
+function take(w: MsgpackWriter, start: number): Uint8Array {
+  if (w !== slab) return w.pos === w.out.length ? w.out : w.out.subarray(0, w.pos)
+  const out = w.out.subarray(start, w.pos)
+  w.pos = Math.min(SLAB_BYTES, (w.pos + 7) & ~7) // the next view starts 8-aligned
+  return out
+}
+
+/** The op's bytes when every arg is flat (see above), else null. */
+export function encodeFlatOp(op: OpRecord): Uint8Array | null {
+  const size = flatArgsSize(op.args)
+  if (size < 0) return null
+  const prefix = opPrefix(op)
+  const w = writerFor(prefix.length + size)
+  const start = w.pos
+  w.bytes(prefix)
+  writeFlatArgs(w, op.args)
+  return take(w, start)
+}
+
+/** Encoded [object, type, version, mutator] (with the 5-item array header) per transaction op; bounded. */
+const txOpPrefixes = new Map<string, Uint8Array>()
+
+function txOpPrefix(op: TxOpRecord): Uint8Array {
+  const key = `${op.object}\u0000${op.type}\u0000${op.version}\u0000${op.mutator}`
+  let prefix = txOpPrefixes.get(key)
+  if (prefix === undefined) {
+    const whole = encoder.encode([op.object, op.type, op.version, op.mutator, []])
+    prefix = whole.slice(0, whole.length - 1) // without the empty args array (0x90)
+    if (txOpPrefixes.size < OP_PREFIXES_MAX) txOpPrefixes.set(key, prefix)
+  }
+  return prefix
+}
+
+/**
+ * Encodes a transaction's commit record. Args were checked when each op was buffered
+ * (encodeOp, or isFlatOp). Flat ops, the common case, are written directly, byte for byte
+ * as the library writes them.
+ */
 export function encodeTx(ops: readonly TxOpRecord[]): Uint8Array {
-  return encoder.encode([RECORD_TX, ops.map((op) => [op.object, op.type, op.version, op.mutator, prepareArgs(op.args, `${op.type}.${op.mutator}`)])])
+  let size = 2 + arrayHeaderSize(ops.length)
+  for (const op of ops) {
+    const n = flatArgsSize(op.args)
+    if (n < 0) return encoder.encode([RECORD_TX, ops.map((o) => [o.object, o.type, o.version, o.mutator, prepareArgs(o.args, `${o.type}.${o.mutator}`)])])
+    size += txOpPrefix(op).length + n
+  }
+  const w = writerFor(size)
+  const start = w.pos
+  w.u8(0x92) // [RECORD_TX, ops]
+  w.u8(RECORD_TX)
+  w.arrayHeader(ops.length)
+  for (const op of ops) {
+    w.bytes(txOpPrefix(op))
+    writeFlatArgs(w, op.args)
+  }
+  return take(w, start)
 }
 
 function decodeTx(value: unknown): DecodedRecord {

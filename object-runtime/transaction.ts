@@ -49,7 +49,7 @@ import { ObjectError } from './errors.ts'
 import type { ConflictDetails, LogClient, LogEntry, ReadDependency } from './log-client.ts'
 import { isLogError } from './log-client.ts'
 import type { ObjectCore } from './object-core.ts'
-import { decodeRecord, encodeOp, encodeTx } from './op-codec.ts'
+import { decodeRecord, encodeOp, encodeTx, isFlatOp } from './op-codec.ts'
 import type { DecodedRecord, TxOpRecord } from './op-codec.ts'
 
 /** What a transaction needs from its runtime (runtime.ts builds it). */
@@ -125,6 +125,16 @@ function declared(core: ObjectCore, op: string, args: readonly unknown[]): reado
   return keys
 }
 
+/** Adds the log keys a call with these declared keys reads (as readKeysOf) to `into`. */
+function addReadKeys(keys: readonly ConflictKey[] | null, into: Set<string>): void {
+  if (keys === null) {
+    into.add('+')
+    return
+  }
+  for (let i = 0; i < keys.length; i++) into.add(logKey('=', keys[i]!))
+  into.add('*')
+}
+
 /** The log keys a mutator call writes (plain ops carry them too). */
 export function writeKeysOf(core: ObjectCore, mutator: string, args: readonly unknown[]): string[] {
   const keys = declared(core, mutator, args)
@@ -160,7 +170,14 @@ interface View {
   readonly core: ObjectCore
   /** Position of the last synthetic op applied to the view. */
   nextPosition: number
+  /** The streams of the view's synthetic entries: [core.stream]. */
+  readonly streams: readonly string[]
+  /** The log keys of this object the transaction read (all at version `base`). */
+  readonly reads: Set<string>
 }
+
+/** The `data` of a view's synthetic entries: the view applies decoded records, never bytes. */
+const NO_DATA = new Uint8Array(0)
 
 export class Transaction {
   readonly host: TransactionHost
@@ -168,7 +185,6 @@ export class Transaction {
   readonly base: number
   private readonly captured: Map<ObjectCore, unknown>
   private readonly views = new Map<ObjectCore, View>()
-  private readonly reads = new Map<string, ReadDependency>()
   private readonly writeStreams: string[] = []
   private readonly writeKeys = new Set<string>()
   private readonly ops: TxOpRecord[] = []
@@ -190,11 +206,16 @@ export class Transaction {
    */
   static async begin(host: TransactionHost, readOnly: boolean, sync = true): Promise<Transaction> {
     if (sync) await host.sync()
-    // Synchronously from here: every hosted object is at exactly `synced`.
+    return Transaction.capture(host, readOnly, sync)
+  }
+
+  /** begin without the sync: on what the runtime has applied now (`synced` says whether that follows a sync). */
+  static capture(host: TransactionHost, readOnly: boolean, synced: boolean): Transaction {
+    // Synchronously: every hosted object is at exactly `synced`.
     const captured = new Map<ObjectCore, unknown>()
     for (const core of host.cores()) captured.set(core, core.snapshot())
     const tx = new Transaction(host, host.synced() - 1, captured, readOnly)
-    tx.synced = sync
+    tx.synced = synced
     return tx
   }
 
@@ -218,68 +239,98 @@ export class Transaction {
     return active.run(this, fn)
   }
 
-  private async view(core: ObjectCore): Promise<View> {
-    let v = this.views.get(core)
+  // access and mutate answer synchronously once the object's view exists (or can be made
+  // from the captured snapshot): no promise of their own, and the runtime's async method
+  // resolves with the value directly.
+
+  private view(core: ObjectCore): View | Promise<View> {
+    const v = this.views.get(core)
     if (v !== undefined) return v
+    if (this.loader === null && this.captured.has(core)) return this.addView(core, core.forkAt(this.captured.get(core), Math.max(core.version, this.base)))
+    return this.slowView(core)
+  }
+
+  private async slowView(core: ObjectCore): Promise<View> {
     let fork: ObjectCore
     if (this.loader !== null) {
       fork = await this.loader(core)
     } else {
-      if (!this.captured.has(core)) {
-        // Opened after the transaction began: caught up now. Its reads still carry `base`,
-        // so a later write makes the commit conflict (never a wrong commit).
-        await this.host.sync()
-        this.captured.set(core, core.snapshot())
-      }
+      // Opened after the transaction began: caught up now. Its reads still carry `base`,
+      // so a later write makes the commit conflict (never a wrong commit).
+      await this.host.sync()
+      if (!this.captured.has(core)) this.captured.set(core, core.snapshot())
       fork = core.forkAt(this.captured.get(core), Math.max(core.version, this.base))
     }
-    v = this.views.get(core)
-    if (v !== undefined) return v
-    v = { core: fork, nextPosition: this.base + 1 }
+    return this.views.get(core) ?? this.addView(core, fork)
+  }
+
+  private addView(core: ObjectCore, fork: ObjectCore): View {
+    const v: View = { core: fork, nextPosition: this.base + 1, streams: [core.stream], reads: new Set() }
     this.views.set(core, v)
     return v
   }
 
-  private read(core: ObjectCore, keys: readonly string[]): void {
-    for (const key of keys) {
-      const id = `${core.stream}\u0000${key}`
-      if (!this.reads.has(id)) this.reads.set(id, { stream: core.stream, key, version: this.base })
-    }
+  access(core: ObjectCore, fn: AccessorFn<never>, accessor: string, args: unknown[]): unknown {
+    const v = this.view(core)
+    if (v instanceof Promise) return v.then((view) => this.accessOn(view, core, fn, accessor, args))
+    return this.accessOn(v, core, fn, accessor, args)
   }
 
-  async access(core: ObjectCore, fn: AccessorFn<never>, accessor: string, args: unknown[]): Promise<unknown> {
-    const v = await this.view(core)
+  private accessOn(v: View, core: ObjectCore, fn: AccessorFn<never>, accessor: string, args: unknown[]): unknown {
     const poison = v.core.poisonError()
     if (poison !== undefined) throw poison
-    this.read(core, readKeysOf(core, accessor, args))
+    addReadKeys(declared(core, accessor, args), v.reads)
     return (fn as (state: unknown, ...a: unknown[]) => unknown)(v.core.snapshot(), ...args)
   }
 
-  async mutate(core: ObjectCore, mutator: string, args: unknown[]): Promise<unknown> {
+  mutate(core: ObjectCore, mutator: string, args: unknown[]): unknown {
     if (this.readOnly) throw new ObjectError('bad_argument', `${core.name}.${mutator}: a snapshot is read-only`)
-    const data = encodeOp({ type: core.def.name, version: core.def.version, mutator, args }) // checks the args
-    const rec: DecodedRecord = decodeRecord(data) // frozen copies, as playback will see them
-    if (rec.kind !== 'op') throw new Error(`internal: op did not round-trip: ${rec.kind === 'invalid' ? rec.reason : rec.kind}`)
-    const v = await this.view(core)
-    const entry: LogEntry = { position: v.nextPosition++, streams: [core.stream], data, ts: Date.now() }
-    let result: unknown
-    v.core.applyBatch([entry], [rec], 0, (_p, value) => {
-      result = value
-    })
+    const op = { type: core.def.name, version: core.def.version, mutator, args }
+    let rec: DecodedRecord
+    if (isFlatOp(op)) {
+      // Flat args (primitives) are immutable and decode to themselves: used as they are.
+      rec = { kind: 'op', type: op.type, version: op.version, mutator, args }
+    } else {
+      rec = decodeRecord(encodeOp(op)) // checks the args; frozen copies, as playback will see them
+      if (rec.kind !== 'op') throw new Error(`internal: op did not round-trip: ${rec.kind === 'invalid' ? rec.reason : rec.kind}`)
+    }
+    const v = this.view(core)
+    if (v instanceof Promise) return v.then((view) => this.mutateOn(view, core, rec as DecodedRecord & { kind: 'op' }))
+    return this.mutateOn(v, core, rec)
+  }
+
+  private mutateOn(v: View, core: ObjectCore, rec: DecodedRecord & { kind: 'op' }): unknown {
+    const entry: LogEntry = { position: v.nextPosition++, streams: v.streams, data: NO_DATA, ts: Date.now() }
+    const result = v.core.applySingle(entry, rec)
     const poison = v.core.poisonError()
     // The op would poison the object for every client: the transaction fails instead, and nothing is logged.
     if (poison !== undefined) throw poison
-    this.read(core, readKeysOf(core, mutator, args))
-    for (const k of writeKeysOf(core, mutator, args)) this.writeKeys.add(k)
+    const keys = declared(core, rec.mutator, rec.args)
+    addReadKeys(keys, v.reads)
+    if (keys === null) {
+      this.writeKeys.add('*')
+    } else {
+      for (let i = 0; i < keys.length; i++) this.writeKeys.add(logKey('=', keys[i]!))
+    }
+    this.writeKeys.add('+')
     if (!this.writeStreams.includes(core.stream)) this.writeStreams.push(core.stream)
-    this.ops.push({ object: core.name, type: core.def.name, version: core.def.version, mutator, args: rec.args })
+    this.ops.push({ object: core.name, type: rec.type, version: rec.version, mutator: rec.mutator, args: rec.args })
     return result
+  }
+
+  /** Every read key, at version `base`. */
+  private readDependencies(): ReadDependency[] {
+    const out: ReadDependency[] = []
+    for (const [core, v] of this.views) {
+      for (const key of v.reads) out.push({ stream: core.stream, key, version: this.base })
+    }
+    return out
   }
 
   /** One conditional append; resolves with its position once this runtime has applied it. */
   async commit(): Promise<number> {
     const entry = { streams: this.writeStreams, data: encodeTx(this.ops), keys: [...this.writeKeys] }
-    const [position] = await this.host.log.append([entry], { reads: [...this.reads.values()] })
+    const [position] = await this.host.log.append([entry], { reads: this.readDependencies() })
     if (position === undefined) throw new Error('internal: commit answered no position')
     await this.host.syncTo(position + 1)
     return position
@@ -300,7 +351,7 @@ export async function runTransaction<T>(host: TransactionHost, fn: () => Promise
   // The first attempt begins on local state, later ones after a sync (see the top of this file).
   let sync = false
   for (let attempt = 1; ; attempt++) {
-    const tx = await Transaction.begin(host, false, sync)
+    const tx = sync ? await Transaction.begin(host, false) : Transaction.capture(host, false, false)
     sync = true
     const value = await tx.run(fn)
     if (!tx.hasWrites) {

@@ -3,6 +3,7 @@ import fc from 'fast-check'
 import { describe, expect, test } from 'vitest'
 import { FastDecoder } from '../../object-runtime/fast-decode.ts'
 import { ObjectError, decodeRecord, encodeOp } from '../../object-runtime/index.ts'
+import { encodeTx, isFlatOp } from '../../object-runtime/op-codec.ts'
 
 const plain = fc.letrec((tie) => ({
   value: fc.oneof(
@@ -102,6 +103,65 @@ describe('encodeOp: the flat fast path (ASCII strings, numbers, booleans, null)'
         expect(decodeRecord(bytes)).toMatchObject({ kind: 'op', type, mutator })
       }),
       { numRuns: 500 },
+    )
+  })
+
+  test('encodings handed out earlier are never overwritten by later ones (shared slab)', () => {
+    fc.assert(
+      fc.property(fc.array(fc.array(flat, { maxLength: 6 }), { minLength: 300, maxLength: 600 }), (argLists) => {
+        const ops = argLists.map((args, i) => ({ type: 'QMap', version: 1, mutator: i % 2 === 0 ? 'set' : 'delete', args }))
+        const held = ops.map((op) => encodeOp(op))
+        ops.forEach((op, i) => expect(Array.from(held[i]!)).toEqual(Array.from(encode([1, op.type, 1, op.mutator, op.args]))))
+      }),
+      { numRuns: 20 },
+    )
+  })
+})
+
+describe('encodeTx: transaction records', () => {
+  const flatArg = fc.oneof(fc.constant(null), fc.boolean(), fc.integer(), fc.double(), fc.maxSafeInteger(), fc.string({ unit: fc.integer({ min: 0, max: 0x7f }).map((c) => String.fromCharCode(c)), maxLength: 40 }))
+  const txOp = fc.record({
+    object: fc.constantFrom('bank', 'm', 'Ünïcode-name', 'x'.repeat(40)),
+    type: fc.constantFrom('QMap', 'Counter'),
+    version: fc.constantFrom(1, 2, 300),
+    mutator: fc.constantFrom('set', 'add', 'y'.repeat(33)),
+    args: fc.array(fc.oneof(flatArg, flatArg, fc.constant(undefined), fc.array(flatArg, { maxLength: 2 }), fc.string()), { maxLength: 17 }),
+  })
+  test('writes exactly the bytes of the general encoder (flat ops directly, others through it) and decodes back', () => {
+    const undefinedAsNil = (args: readonly unknown[]): unknown[] => args.map((a) => (a === undefined ? null : a))
+    fc.assert(
+      fc.property(fc.array(txOp, { minLength: 1, maxLength: 18 }), (ops) => {
+        const bytes = encodeTx(ops)
+        const rec = decodeRecord(bytes)
+        expect(rec.kind).toBe('tx')
+        if (rec.kind !== 'tx') return
+        const noNegativeZero = (v: unknown): unknown => (Array.isArray(v) ? v.map(noNegativeZero) : Object.is(v, -0) ? 0 : v) // msgpack writes -0 as 0
+        expect(rec.ops.map((o) => ({ ...o, args: [...o.args] }))).toEqual(ops.map((o) => ({ ...o, args: noNegativeZero(o.args) })))
+        if (ops.every((op) => !op.args.some((a) => a === undefined))) {
+          expect(Array.from(bytes)).toEqual(Array.from(encode([2, ops.map((o) => [o.object, o.type, o.version, o.mutator, undefinedAsNil(o.args)])])))
+        }
+      }),
+      { numRuns: 500 },
+    )
+  })
+
+  test('isFlatOp: only args that decode back to themselves', () => {
+    const op = (args: unknown[]): { type: string; version: number; mutator: string; args: unknown[] } => ({ type: 'QMap', version: 1, mutator: 'set', args })
+    expect(isFlatOp(op(['k', 1, 1.5, null, true, false, -1, 2 ** 40, NaN]))).toBe(true)
+    expect(isFlatOp(op([-0]))).toBe(false) // msgpack writes the integer 0
+    expect(isFlatOp(op(['ü']))).toBe(false)
+    expect(isFlatOp(op([undefined]))).toBe(false)
+    expect(isFlatOp(op([{ a: 1 }]))).toBe(false)
+    expect(isFlatOp(op([[1]]))).toBe(false)
+    expect(isFlatOp(op(new Array<number>(16).fill(1)))).toBe(false)
+    expect(isFlatOp({ ...op([]), mutator: '' })).toBe(false)
+    fc.assert(
+      fc.property(fc.array(fc.oneof(flatArg, fc.constant(-0)), { maxLength: 15 }), (args) => {
+        if (!isFlatOp(op(args))) return
+        const rec = decodeRecord(encodeOp(op(args)))
+        if (rec.kind !== 'op') throw new Error(rec.kind)
+        rec.args.forEach((a, i) => expect(Object.is(a, args[i])).toBe(true))
+      }),
     )
   })
 })

@@ -43,9 +43,19 @@ const LAYOUT_DATA = Uint8Array.of(0xa4, ...Array.from('data', (c) => c.charCodeA
 const LAYOUT_TS = Uint8Array.of(0xa2, 0x74, 0x73)
 const KEY_BYTES = KEY_NAMES.map((name) => Uint8Array.from(name, (c) => c.charCodeAt(0)))
 
+/** The fields of an op record, as decodeOpHeader() found them (not yet checked). */
+export interface OpHeader {
+  kind: unknown
+  type: unknown
+  version: unknown
+  mutator: unknown
+  args: unknown
+}
+
 export class FastDecoder {
   private bytes: Uint8Array = new Uint8Array(0)
   private pos = 0
+  private readonly header: OpHeader = { kind: undefined, type: undefined, version: undefined, mutator: undefined, args: undefined }
 
   /** Decodes one whole msgpack value. Throws Unsupported or Malformed. */
   decode(bytes: Uint8Array): unknown {
@@ -60,8 +70,10 @@ export class FastDecoder {
    * Decodes an op record `[kind, type, version, mutator, args]` without building the
    * outer array; the two names are interned. Returns null if the bytes are not a
    * 5-element array (the caller then decodes generically to report what it is).
+   * The answer is one object of this decoder, overwritten by the next call: read its
+   * fields before decoding again (one object per entry less for the collector).
    */
-  decodeOpHeader(bytes: Uint8Array): { kind: unknown; type: unknown; version: unknown; mutator: unknown; args: unknown } | null {
+  decodeOpHeader(bytes: Uint8Array): OpHeader | null {
     this.bytes = bytes
     this.pos = 0
     if (bytes.length === 0 || bytes[0] !== 0x95) return null
@@ -74,7 +86,13 @@ export class FastDecoder {
     const head = this.bytes[this.pos]
     const args = head !== undefined && head >= 0x90 && head <= 0x9f ? (this.pos++, this.array(head - 0x90, 0, false)) : this.value(0)
     if (this.pos !== bytes.length) throw new Malformed(`${bytes.length - this.pos} extra bytes after the record`)
-    return { kind, type, version, mutator, args }
+    const h = this.header
+    h.kind = kind
+    h.type = type
+    h.version = version
+    h.mutator = mutator
+    h.args = args
+    return h
   }
 
   /**
@@ -476,8 +494,30 @@ export class FastDecoder {
   }
 
   private array(length: number, depth: number, freeze = true): unknown[] {
-    const out: unknown[] = []
-    for (let i = 0; i < length; i++) out.push(this.value(depth + 1))
+    // Exactly sized: push() from [] reserves 17 slots for the first element. (Literal
+    // elements are evaluated left to right.)
+    const d = depth + 1
+    let out: unknown[]
+    switch (length) {
+      case 0:
+        out = []
+        break
+      case 1:
+        out = [this.value(d)]
+        break
+      case 2:
+        out = [this.value(d), this.value(d)]
+        break
+      case 3:
+        out = [this.value(d), this.value(d), this.value(d)]
+        break
+      case 4:
+        out = [this.value(d), this.value(d), this.value(d), this.value(d)]
+        break
+      default:
+        out = []
+        for (let i = 0; i < length; i++) out.push(this.value(d))
+    }
     return freeze ? (Object.freeze(out) as unknown[]) : out
   }
 
@@ -504,13 +544,47 @@ export class FastDecoder {
   }
 }
 
-function asciiString(b: Uint8Array, start: number, length: number): string {
-  if (length <= 16) {
-    let s = ''
-    for (let i = start; i < start + length; i++) s += String.fromCharCode(b[i]!)
-    return s
+function asciiString(b: Uint8Array, s: number, length: number): string {
+  // One string built at once: concatenating a character at a time makes a garbage string
+  // per character (most keys are short), and apply() over a subarray makes a view.
+  switch (length) {
+    case 0:
+      return ''
+    case 1:
+      return String.fromCharCode(b[s]!)
+    case 2:
+      return String.fromCharCode(b[s]!, b[s + 1]!)
+    case 3:
+      return String.fromCharCode(b[s]!, b[s + 1]!, b[s + 2]!)
+    case 4:
+      return String.fromCharCode(b[s]!, b[s + 1]!, b[s + 2]!, b[s + 3]!)
+    case 5:
+      return String.fromCharCode(b[s]!, b[s + 1]!, b[s + 2]!, b[s + 3]!, b[s + 4]!)
+    case 6:
+      return String.fromCharCode(b[s]!, b[s + 1]!, b[s + 2]!, b[s + 3]!, b[s + 4]!, b[s + 5]!)
+    case 7:
+      return String.fromCharCode(b[s]!, b[s + 1]!, b[s + 2]!, b[s + 3]!, b[s + 4]!, b[s + 5]!, b[s + 6]!)
+    case 8:
+      return String.fromCharCode(b[s]!, b[s + 1]!, b[s + 2]!, b[s + 3]!, b[s + 4]!, b[s + 5]!, b[s + 6]!, b[s + 7]!)
+    case 9:
+      return String.fromCharCode(b[s]!, b[s + 1]!, b[s + 2]!, b[s + 3]!, b[s + 4]!, b[s + 5]!, b[s + 6]!, b[s + 7]!, b[s + 8]!)
+    case 10:
+      return String.fromCharCode(b[s]!, b[s + 1]!, b[s + 2]!, b[s + 3]!, b[s + 4]!, b[s + 5]!, b[s + 6]!, b[s + 7]!, b[s + 8]!, b[s + 9]!)
+    case 11:
+      return String.fromCharCode(b[s]!, b[s + 1]!, b[s + 2]!, b[s + 3]!, b[s + 4]!, b[s + 5]!, b[s + 6]!, b[s + 7]!, b[s + 8]!, b[s + 9]!, b[s + 10]!)
+    case 12:
+      return String.fromCharCode(b[s]!, b[s + 1]!, b[s + 2]!, b[s + 3]!, b[s + 4]!, b[s + 5]!, b[s + 6]!, b[s + 7]!, b[s + 8]!, b[s + 9]!, b[s + 10]!, b[s + 11]!)
+    case 13:
+      return String.fromCharCode(b[s]!, b[s + 1]!, b[s + 2]!, b[s + 3]!, b[s + 4]!, b[s + 5]!, b[s + 6]!, b[s + 7]!, b[s + 8]!, b[s + 9]!, b[s + 10]!, b[s + 11]!, b[s + 12]!)
+    case 14:
+      return String.fromCharCode(b[s]!, b[s + 1]!, b[s + 2]!, b[s + 3]!, b[s + 4]!, b[s + 5]!, b[s + 6]!, b[s + 7]!, b[s + 8]!, b[s + 9]!, b[s + 10]!, b[s + 11]!, b[s + 12]!, b[s + 13]!)
+    case 15:
+      return String.fromCharCode(b[s]!, b[s + 1]!, b[s + 2]!, b[s + 3]!, b[s + 4]!, b[s + 5]!, b[s + 6]!, b[s + 7]!, b[s + 8]!, b[s + 9]!, b[s + 10]!, b[s + 11]!, b[s + 12]!, b[s + 13]!, b[s + 14]!)
+    case 16:
+      return String.fromCharCode(b[s]!, b[s + 1]!, b[s + 2]!, b[s + 3]!, b[s + 4]!, b[s + 5]!, b[s + 6]!, b[s + 7]!, b[s + 8]!, b[s + 9]!, b[s + 10]!, b[s + 11]!, b[s + 12]!, b[s + 13]!, b[s + 14]!, b[s + 15]!)
+    default:
+      return String.fromCharCode.apply(null, b.subarray(s, s + length) as unknown as number[])
   }
-  return String.fromCharCode.apply(null, b.subarray(start, start + length) as unknown as number[])
 }
 
 /** Same algorithm as @msgpack/msgpack's utf8DecodeJs (used for strings of ≤ 200 bytes there too). */

@@ -154,14 +154,18 @@ function setIn(node: TrieNode, shift: number, h: number, key: unknown, value: un
     change.added = true
     const nodemap = node[NODEMAP] as number
     const sub = mergeTwo(shift + BITS, hashKey(k as PMapKey), k, node[i + 1], h, key, value, owner)
-    const dataEnd = HEADER + 2 * popcount(datamap)
-    const childAt = dataEnd + popcount(nodemap & (bit - 1)) // among the old children
-    const out: unknown[] = [(datamap ^ bit) | 0, (nodemap | bit) | 0, owner]
-    for (let x = HEADER; x < i; x++) out.push(node[x])
-    for (let x = i + 2; x < childAt; x++) out.push(node[x])
-    out.push(sub)
-    for (let x = childAt; x < node.length; x++) out.push(node[x])
-    return out
+    const childAt = HEADER + 2 * popcount(datamap) + popcount(nodemap & (bit - 1)) // among the old children
+    // The entry at i leaves, the child comes in at childAt (one slot shorter): in place
+    // in a node this session owns, else in one exactly sized copy.
+    const n = editable(node, owner)
+    const last = n.length - 1
+    for (let x = i; x < childAt - 2; x++) n[x] = n[x + 2]
+    n[childAt - 2] = sub
+    for (let x = childAt - 1; x < last; x++) n[x] = n[x + 1]
+    n.pop()
+    n[DATAMAP] = (datamap ^ bit) | 0
+    n[NODEMAP] = (nodemap | bit) | 0
+    return n
   }
   const nodemap = node[NODEMAP] as number
   if ((nodemap & bit) !== 0) {
@@ -223,15 +227,20 @@ function deleteIn(node: TrieNode, shift: number, h: number, key: unknown, owner:
       return n
     }
     // Canonical form: a sub-trie of one entry is stored as an entry of its parent.
+    // The child at j leaves, the entry comes in at dataAt (one slot longer).
     const k = updated[HEADER]
     const v = updated[HEADER + 1]
     const dataAt = HEADER + 2 * popcount(datamap & (bit - 1))
-    const out: unknown[] = [(datamap | bit) | 0, (nodemap ^ bit) | 0, owner]
-    for (let x = HEADER; x < dataAt; x++) out.push(node[x])
-    out.push(k, v)
-    for (let x = dataAt; x < j; x++) out.push(node[x])
-    for (let x = j + 1; x < node.length; x++) out.push(node[x])
-    return out
+    const n = editable(node, owner)
+    const len = n.length
+    n.push(undefined)
+    for (let x = len - 1; x > j; x--) n[x + 1] = n[x]
+    for (let x = j - 1; x >= dataAt; x--) n[x + 2] = n[x]
+    n[dataAt] = k
+    n[dataAt + 1] = v
+    n[DATAMAP] = (datamap | bit) | 0
+    n[NODEMAP] = (nodemap ^ bit) | 0
+    return n
   }
   return node
 }

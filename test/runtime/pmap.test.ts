@@ -128,4 +128,35 @@ describe('PMap', () => {
     expect(sealed.set('c', 3)).not.toBe(sealed)
     expect(sealed.entries()).toEqual([['b', 2]])
   })
+
+  test('deep tries: a working copy pushes entries down and pulls them up in place, snapshots untouched', () => {
+    // Thousands of keys: every level of the trie splits and merges, on nodes the working
+    // copy owns (changed in place) and on nodes a snapshot shares (copied).
+    const model = new Map<string | number, number>()
+    let m = PMap.empty<string | number, number>().asMutable()
+    const snapshots: Array<[PMap<string | number, number>, Map<string | number, number>]> = []
+    for (let round = 0; round < 6; round++) {
+      for (let i = 0; i < 3000; i++) {
+        const k = (i * 7 + round) % 5 === 0 ? i * 31 + round : `k${(i * 7919 + round * 104729) % 9000}`
+        if ((i + round) % 4 === 0) {
+          const had = model.has(k)
+          const size = m.size
+          m = m.delete(k)
+          model.delete(k)
+          expect(m.size).toBe(had ? size - 1 : size)
+        } else {
+          m = m.set(k, i)
+          model.set(k, i)
+        }
+      }
+      expect(m.size).toBe(model.size)
+      const sealed = m.asImmutable()
+      snapshots.push([sealed, new Map(model)])
+      m = sealed.asMutable()
+    }
+    expectSame(m, model)
+    for (const [snap, copy] of snapshots) expectSame(snap, copy)
+    // Canonical after all that: the same order as a map built directly.
+    expect(m.keys()).toEqual(PMap.from([...model]).keys())
+  })
 })

@@ -1,8 +1,9 @@
 // Writing msgpack directly into a buffer, byte for byte as @msgpack/msgpack writes the
 // same values (smallest integer form, float64 otherwise; the smallest headers). For the
 // hot encoders that know their shapes: read answers (api/read-answer.ts), field names
-// matched in stored records (storage/record-reader.ts) and the client's flat ops
-// (object-runtime/op-codec.ts). Tests compare each against the library.
+// matched in stored records (storage/record-reader.ts), the client's flat ops
+// (object-runtime/op-codec.ts) and its conditional append bodies (object-runtime/
+// append-body.ts). Tests compare each against the library.
 
 /** A short ASCII string (under 32 characters, e.g. a field name) as msgpack fixstr bytes. */
 export function fixstr(s: string): Uint8Array {
@@ -18,6 +19,11 @@ export function numberSize(v: number): number {
   if (v >= 0) return v < 0x80 ? 1 : v < 0x100 ? 2 : v < 0x10000 ? 3 : v < 0x100000000 ? 5 : 9
   return v >= -0x20 ? 1 : v >= -0x80 ? 2 : v >= -0x8000 ? 3 : v >= -0x80000000 ? 5 : 9
 }
+
+/** Bytes a string takes at most (header and UTF-8: at most 3 bytes per UTF-16 unit). */
+export const strSizeMax = (s: string): number => 5 + 3 * s.length
+
+const utf8 = new TextEncoder()
 
 export const arrayHeaderSize = (n: number): number => (n < 16 ? 1 : n < 0x10000 ? 3 : 5)
 export const binHeaderSize = (n: number): number => (n < 0x100 ? 2 : n < 0x10000 ? 3 : 5)
@@ -124,6 +130,42 @@ export class MsgpackWriter<B extends Uint8Array = Uint8Array> {
       this.u8(0xc6)
       this.u32(n)
     }
+  }
+
+  /** A map header (fixmap, map 16, map 32). */
+  mapHeader(n: number): void {
+    if (n < 16) {
+      this.u8(0x80 + n)
+    } else if (n < 0x10000) {
+      this.u8(0xde)
+      this.u16(n)
+    } else {
+      this.u8(0xdf)
+      this.u32(n)
+    }
+  }
+
+  /** A string, UTF-8 (room for `strSizeMax(s)` bytes must be left). */
+  str(s: string): void {
+    const n = s.length
+    let ascii = true
+    for (let i = 0; i < n; i++) {
+      if (s.charCodeAt(i) > 0x7f) {
+        ascii = false
+        break
+      }
+    }
+    if (!ascii) {
+      const b = utf8.encode(s)
+      this.strHeader(b.length)
+      this.bytes(b)
+      return
+    }
+    this.strHeader(n)
+    const out = this.out
+    let p = this.pos
+    for (let i = 0; i < n; i++) out[p++] = s.charCodeAt(i)
+    this.pos = p
   }
 
   /** A string header (fixstr, str 8, str 16, str 32) for `n` bytes of UTF-8. */

@@ -19,7 +19,7 @@ import { storedEntries } from './storage/entries.ts'
 import { ERROR_CODES, QuipuError, type ErrorCode } from './errors.ts'
 import { decode as decodeMsgpack, encode as encodeMsgpack } from '@msgpack/msgpack'
 import { Pool } from 'undici'
-import type { ApiEntry, AppendRequest, CallOptions, ReadRange, ReadResult, ReplicaApi, ReplicaStatus, Subscription, TailResult } from './api/replica-api.ts'
+import type { ApiEntry, AppendAnswer, AppendRequest, CallOptions, ReadRange, ReadResult, ReplicaApi, ReplicaStatus, Subscription, TailResult } from './api/replica-api.ts'
 import { urlOf, type ReplicaConfig } from './replica-config.ts'
 
 /** The peer transport as the driver uses it. */
@@ -379,11 +379,11 @@ export class Replica implements ReplicaApi {
     }
   }
 
-  async append(req: AppendRequest, opts: CallOptions = {}): Promise<{ positions: number[] }> {
-    return this.orForward(opts, () => this.appendHere(req), () => this.forward<{ positions: number[] }>('POST', '/v1/append', req))
+  async append(req: AppendRequest, opts: CallOptions = {}): Promise<AppendAnswer> {
+    return this.orForward(opts, () => this.appendHere(req), () => this.forward<AppendAnswer>('POST', '/v1/append', req))
   }
 
-  private async appendHere(req: AppendRequest): Promise<{ positions: number[] }> {
+  private async appendHere(req: AppendRequest): Promise<AppendAnswer> {
     if ((req.clientId === undefined) !== (req.seq === undefined)) throw new QuipuError('bad_request', 'clientId and seq go together')
     // Absent ids are left out, not set to undefined: the wire would turn them into null.
     const base: Op =
@@ -393,9 +393,25 @@ export class Replica implements ReplicaApi {
     const op: Op = req.reads !== undefined && req.reads.length > 0 ? { ...base, reads: req.reads } : base
     const r = await this.propose(op)
     if (!r.ok) throw this.proposalError(r)
-    const positions = new Array<number>(r.count)
-    for (let i = 0; i < r.count; i++) positions[i] = r.firstPosition + i
-    return { positions }
+    const refused = r.refused
+    if (refused === undefined) {
+      const positions = new Array<number>(r.count)
+      for (let i = 0; i < r.count; i++) positions[i] = r.firstPosition + i
+      return { positions }
+    }
+    // Per-entry conditions: the accepted entries took consecutive positions, in order.
+    const positions = new Array<number>(r.count + refused.length)
+    let next = r.firstPosition
+    let k = 0
+    for (let i = 0; i < positions.length; i++) {
+      if (k < refused.length && refused[k]!.index === i) {
+        positions[i] = -1
+        k++
+      } else {
+        positions[i] = next++
+      }
+    }
+    return { positions, refused }
   }
 
   async trim(stream: string, before: number, opts: CallOptions = {}): Promise<{ trimmedBefore: number }> {

@@ -17,6 +17,7 @@ import { decode, encode } from '@msgpack/msgpack'
 import { Pool } from 'undici'
 import WebSocket from 'ws'
 import { FastDecoder } from './fast-decode.ts'
+import { encodeEachBody } from './append-body.ts'
 import { AppendBatcher, type AppendBatcherConfig, type AppendRequestId, type ConditionalCall } from './append-batcher.ts'
 import {
   LogError,
@@ -257,16 +258,67 @@ export class HttpLogClient implements LogClient {
   }
 
   /**
-   * Concurrent conditional appends in one POST /v1/append/batch. The request as a whole is
-   * retried by `call` (leader changes, 503); an item that alone failed with a retryable
-   * code (rare: e.g. leadership lost between items) is sent again, with its seq, until the
-   * deadline; every other item error is that call's own answer.
+   * Concurrent conditional appends, sent together. Those of one entry (every transaction
+   * commit) go as ONE append whose entries carry their own reads (per-entry conditions):
+   * one seq, one session record and one slot op for all of them, each entry accepted or
+   * refused on its own. Others go in one POST /v1/append/batch, each with its own seq.
    */
   private async sendConditionalBatch(calls: readonly ConditionalCall[]): Promise<(number[] | Error)[]> {
     const out = new Array<number[] | Error>(calls.length)
+    const singles: number[] = []
+    const others: number[] = []
+    for (let i = 0; i < calls.length; i++) (calls[i]!.entries.length === 1 && calls[i]!.reads.length > 0 ? singles : others).push(i)
+    // Both settle before the lane is free again; a request that failed as a whole fails its own calls only.
+    const fail = (which: readonly number[]) => (err: unknown) => {
+      const e = err instanceof Error ? err : new LogError('unavailable', String(err))
+      for (const i of which) out[i] = e
+    }
+    await Promise.all([
+      singles.length > 0 ? this.sendEach(calls, singles, out).catch(fail(singles)) : undefined,
+      others.length > 0 ? this.sendBatchItems(calls, others, out).catch(fail(others)) : undefined,
+    ])
+    return out
+  }
+
+  /**
+   * Single-entry conditional calls as one append with per-entry reads, under the first
+   * call's (lane, seq): the request is retried whole by `call`, so the log answers a retry
+   * from the session with the same positions and refusals.
+   */
+  private async sendEach(calls: readonly ConditionalCall[], which: readonly number[], out: (number[] | Error)[]): Promise<void> {
+    const items = which.map((i) => ({ entry: calls[i]!.entries[0]!, reads: calls[i]!.reads }))
+    const id = calls[which[0]!]!.id
+    const r = (await this.call('POST', '/v1/append', new PreEncoded(encodeEachBody(items, id.clientId, id.seq)))) as { positions?: unknown; refused?: unknown }
+    const positions = r.positions
+    if (!Array.isArray(positions) || positions.length !== which.length) {
+      throw new LogError('unavailable', `malformed append answer: expected ${which.length} positions`)
+    }
+    const refused = new Map<number, unknown>()
+    if (Array.isArray(r.refused)) for (const x of r.refused as { index?: unknown; conflict?: unknown }[]) if (typeof x.index === 'number') refused.set(x.index, x.conflict)
+    for (let k = 0; k < which.length; k++) {
+      const p = positions[k] as unknown
+      if (typeof p === 'number' && p >= 0) {
+        out[which[k]!] = [p]
+        continue
+      }
+      const conflict = parseConflictDetails(refused.get(k))
+      out[which[k]!] =
+        conflict === undefined
+          ? new LogError('unavailable', `malformed append answer: entry ${k} has no position and no conflict`)
+          : new LogError('conflict', `${conflict.stream}/${conflict.key} was written ${conflict.position >= 0 ? `at position ${conflict.position}` : 'by a write not chosen yet or not remembered'}, after the version read (${conflict.version})`, { conflict })
+    }
+  }
+
+  /**
+   * Conditional calls in one POST /v1/append/batch, each with its own seq. The request as a
+   * whole is retried by `call` (leader changes, 503); an item that alone failed with a
+   * retryable code (rare: e.g. leadership lost between items) is sent again, with its seq,
+   * until the deadline; every other item error is that call's own answer.
+   */
+  private async sendBatchItems(calls: readonly ConditionalCall[], which: readonly number[], out: (number[] | Error)[]): Promise<void> {
     const deadline = Date.now() + this.config.deadlineMs
     let delay = this.config.retryDelayMinMs
-    let todo = calls.map((_, i) => i)
+    let todo = which
     for (;;) {
       const appends = todo.map((i) => {
         const c = calls[i]!
@@ -288,7 +340,7 @@ export class HttpLogClient implements LogClient {
         if ((code === 'not_leader' || code === 'unavailable' || code === 'overloaded') && Date.now() + delay < deadline) again.push(i)
         else out[i] = itemError(res.error)
       }
-      if (again.length === 0) return out
+      if (again.length === 0) return
       todo = again
       await new Promise((resolve) => setTimeout(resolve, delay))
       delay = Math.min(this.config.retryDelayMaxMs, delay * 2)
@@ -352,7 +404,7 @@ export class HttpLogClient implements LogClient {
         signal: AbortSignal.timeout(timeoutMs),
         // This client follows the leader itself: a follower should answer 421, not forward.
         headers: body === undefined ? { accept: MSGPACK, 'x-quipu-forward': 'false' } : { accept: MSGPACK, 'content-type': MSGPACK, 'x-quipu-forward': 'false' },
-        body: body === undefined ? undefined : encode(body, { ignoreUndefined: true }),
+        body: body === undefined ? undefined : body instanceof PreEncoded ? body.bytes : encode(body, { ignoreUndefined: true }),
       })
     } catch (e) {
       throw new Retryable((e as Error).message)
@@ -377,6 +429,11 @@ export class HttpLogClient implements LogClient {
     }
     throw new LogError(CODES[res.statusCode] ?? 'bad_request', message)
   }
+}
+
+/** A request body already in msgpack. */
+class PreEncoded {
+  constructor(readonly bytes: Uint8Array) {}
 }
 
 /** Absent fields are left out (msgpack would carry undefined as null). */

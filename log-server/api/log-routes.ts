@@ -3,7 +3,7 @@
 // the negotiated format; every failure goes to the server's error handler.
 
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
-import type { ReadResult, ReplicaApi } from './replica-api.ts'
+import type { AppendAnswer, ReadResult, ReplicaApi } from './replica-api.ts'
 import type { HttpLimits } from './limits.ts'
 import {
   appendBatchBodySchema,
@@ -59,6 +59,11 @@ function sendRead(request: FastifyRequest, reply: FastifyReply, result: ReadResu
 
 const WHOLE_BATCH_CODES: ReadonlySet<QuipuError['code']> = new Set(['not_leader', 'unavailable', 'overloaded'])
 
+/** `{ positions }`, plus `refused` when per-entry conditions refused some entries (only the fields the contract names). */
+function appendAnswer(a: AppendAnswer): AppendAnswer {
+  return a.refused === undefined ? { positions: a.positions } : { positions: a.positions, refused: a.refused }
+}
+
 export interface LogRoutesOptions {
   readonly replica: ReplicaApi
   readonly limits: HttpLimits
@@ -78,8 +83,7 @@ export const logRoutes: FastifyPluginAsync<LogRoutesOptions> = async (app, opts)
 
   app.post<{ Body: unknown }>('/v1/append', { schema: { body: appendBodySchema(limits) } }, async (request, reply) => {
     const req = parseAppendBody(request.body, isMsgpackContentType(request.headers['content-type']), limits)
-    const { positions } = await replica.append(req, { forward: forwardOf(request) })
-    return sendBody(request, reply, { positions })
+    return sendBody(request, reply, appendAnswer(await replica.append(req, { forward: forwardOf(request) })))
   })
 
   // Many independent appends in one request (a client's concurrent transaction commits):
@@ -101,7 +105,7 @@ export const logRoutes: FastifyPluginAsync<LogRoutesOptions> = async (app, opts)
     })
     const first = errors[0]
     if (first != null && WHOLE_BATCH_CODES.has(first.code) && errors.every((e) => e !== null && e.code === first.code)) throw first
-    const results = settled.map((s, i) => (s.status === 'fulfilled' ? { positions: s.value.positions } : errorBody(errors[i]!)))
+    const results = settled.map((s, i) => (s.status === 'fulfilled' ? appendAnswer(s.value) : errorBody(errors[i]!)))
     return sendBody(request, reply, { results })
   })
 

@@ -7,13 +7,47 @@
 export type { LogEntry as ApiEntry, ReadRange, ReadResult } from '../storage/log-store.ts'
 import type { LogEntry as ApiEntry, ReadRange, ReadResult } from '../storage/log-store.ts'
 
+/** A read a conditional append depends on: `key` of `stream` as of position `version`. */
+export interface ReadCondition {
+  readonly stream: string
+  readonly key: string
+  readonly version: number
+}
+
 export interface AppendRequest {
-  /** `keys`: the conflict keys the entry writes on each of its streams (transactions). */
-  readonly entries: readonly { readonly streams: readonly string[]; readonly data: Uint8Array; readonly keys?: readonly string[] }[]
+  /**
+   * `keys`: the conflict keys the entry writes on each of its streams (transactions).
+   * `reads`: a per-entry condition: the entry alone is refused (and the others go on)
+   * when a key it read was written after its version.
+   */
+  readonly entries: readonly {
+    readonly streams: readonly string[]
+    readonly data: Uint8Array
+    readonly keys?: readonly string[]
+    readonly reads?: readonly ReadCondition[]
+  }[]
   readonly clientId?: string
   readonly seq?: number
   /** Conditional append: refused with 409 `conflict` when a key read was written after its version. */
-  readonly reads?: readonly { readonly stream: string; readonly key: string; readonly version: number }[]
+  readonly reads?: readonly ReadCondition[]
+}
+
+/**
+ * The answer to an append: one position per entry of the request, in order. An entry
+ * refused by its own reads has position -1 and is listed in `refused` with the conflict.
+ */
+export interface AppendAnswer {
+  readonly positions: number[]
+  readonly refused?: readonly { readonly index: number; readonly conflict: ConflictDetails }[]
+}
+
+/** The read key found written after the version read (see the conflict error of /v1/append). */
+export interface ConflictDetails {
+  readonly stream: string
+  readonly key: string
+  readonly version: number
+  readonly position: number
+  readonly watermark?: number
 }
 
 export interface TailResult {
@@ -50,7 +84,7 @@ export interface CallOptions {
 
 export interface ReplicaApi {
   /** Leader only (a follower throws QuipuError 'not_leader' with the leader URL, or forwards). */
-  append(req: AppendRequest, opts?: CallOptions): Promise<{ readonly positions: number[] }>
+  append(req: AppendRequest, opts?: CallOptions): Promise<AppendAnswer>
   /** Linearizable: read-index through the leader. */
   tail(streams?: readonly string[], opts?: CallOptions): Promise<TailResult>
   readLog(range: ReadRange): Promise<ReadResult>

@@ -118,7 +118,7 @@ export function parseAppendBody(body: unknown, msgpack: boolean, limits: HttpLim
       { entries: rawEntries.length, limit: limits.appendEntriesMax },
     )
   }
-  const entries: { streams: string[]; data: Uint8Array; keys?: string[] }[] = []
+  const entries: { streams: string[]; data: Uint8Array; keys?: string[]; reads?: { stream: string; key: string; version: number }[] }[] = []
   for (let i = 0; i < rawEntries.length; i++) {
     const e: unknown = rawEntries[i]
     if (!isPlainObject(e)) throw new QuipuError('bad_request', `entries[${i}] must be an object, got ${describe(e)}`, { index: i })
@@ -135,14 +135,22 @@ export function parseAppendBody(body: unknown, msgpack: boolean, limits: HttpLim
       throw new QuipuError('bad_request', `entries[${i}].streams names a stream twice`, { index: i })
     }
     const data = entryData(e['data'], i, msgpack, limits)
-    // Absent keys stay absent (never undefined: the wire would turn it into null).
-    if (e['keys'] === undefined) entries.push({ streams: names, data })
-    else entries.push({ streams: names, data, keys: conflictKeys(e['keys'], `entries[${i}].keys`, limits.entryKeysMax, i) })
+    // Absent keys and reads stay absent (never undefined: the wire would turn it into null).
+    const entry: (typeof entries)[number] = { streams: names, data }
+    if (e['keys'] !== undefined) entry.keys = conflictKeys(e['keys'], `entries[${i}].keys`, limits.entryKeysMax, i)
+    if (e['reads'] !== undefined) {
+      const reads = parseReads(e['reads'], limits, `entries[${i}].reads`)
+      if (reads.length > 0) entry.reads = reads
+    }
+    entries.push(entry)
   }
   const req: { -readonly [K in keyof AppendRequest]: AppendRequest[K] } = { entries }
   if (body['reads'] !== undefined) {
-    const reads = parseReads(body['reads'], limits)
+    const reads = parseReads(body['reads'], limits, 'reads')
     if (reads.length > 0) req.reads = reads
+  }
+  if (req.reads !== undefined && entries.some((e) => e.reads !== undefined)) {
+    throw new QuipuError('bad_request', 'reads go on the append (all or nothing) or on its entries (each on its own), not both')
   }
   const clientId = body['clientId']
   const seq = body['seq']
@@ -177,19 +185,19 @@ function conflictKeys(keys: unknown, where: string, max: number, index: number):
   return out
 }
 
-/** `reads` of a conditional append: [{ stream, key, version }], version an integer >= -1. */
-function parseReads(raw: unknown, limits: HttpLimits): { stream: string; key: string; version: number }[] {
-  if (!Array.isArray(raw)) throw new QuipuError('bad_request', 'reads must be an array of { stream, key, version }')
-  if (raw.length > limits.appendReadsMax) throw new QuipuError('bad_request', `reads has ${raw.length} items; at most ${limits.appendReadsMax}`)
+/** `reads` of a conditional append (or of one entry): [{ stream, key, version }], version an integer >= -1. */
+function parseReads(raw: unknown, limits: HttpLimits, where: string): { stream: string; key: string; version: number }[] {
+  if (!Array.isArray(raw)) throw new QuipuError('bad_request', `${where} must be an array of { stream, key, version }`)
+  if (raw.length > limits.appendReadsMax) throw new QuipuError('bad_request', `${where} has ${raw.length} items; at most ${limits.appendReadsMax}`)
   const out: { stream: string; key: string; version: number }[] = []
   for (let j = 0; j < raw.length; j++) {
     const r: unknown = raw[j]
-    if (!isPlainObject(r)) throw new QuipuError('bad_request', `reads[${j}] must be an object, got ${describe(r)}`)
+    if (!isPlainObject(r)) throw new QuipuError('bad_request', `${where}[${j}] must be an object, got ${describe(r)}`)
     const version = r['version']
     if (typeof version !== 'number' || !Number.isSafeInteger(version) || version < -1) {
-      throw new QuipuError('bad_request', `reads[${j}].version must be an integer >= -1, got ${describe(version)}`)
+      throw new QuipuError('bad_request', `${where}[${j}].version must be an integer >= -1, got ${describe(version)}`)
     }
-    out.push({ stream: checkStreamName(r['stream'], `reads[${j}].stream`), key: checkConflictKey(r['key'], `reads[${j}].key`), version })
+    out.push({ stream: checkStreamName(r['stream'], `${where}[${j}].stream`), key: checkConflictKey(r['key'], `${where}[${j}].key`), version })
   }
   return out
 }
@@ -292,20 +300,25 @@ export function appendBodySchema(limits: HttpLimits): object {
             // bin (msgpack) or base64 string (JSON): checked in parseAppendBody.
             data: {},
             keys: { type: 'array', maxItems: limits.entryKeysMax, items: conflictKeySchema },
+            reads: readsSchema(limits),
           },
         },
       },
       clientId: { type: 'string', minLength: 1, maxLength: 128 },
       seq: safeIntSchema,
-      reads: {
-        type: 'array',
-        maxItems: limits.appendReadsMax,
-        items: {
-          type: 'object',
-          required: ['stream', 'key', 'version'],
-          properties: { stream: streamNameSchema, key: conflictKeySchema, version: { type: 'integer', minimum: -1, maximum: Number.MAX_SAFE_INTEGER } },
-        },
-      },
+      reads: readsSchema(limits),
+    },
+  }
+}
+
+function readsSchema(limits: HttpLimits): object {
+  return {
+    type: 'array',
+    maxItems: limits.appendReadsMax,
+    items: {
+      type: 'object',
+      required: ['stream', 'key', 'version'],
+      properties: { stream: streamNameSchema, key: conflictKeySchema, version: { type: 'integer', minimum: -1, maximum: Number.MAX_SAFE_INTEGER } },
     },
   }
 }

@@ -35,16 +35,21 @@ import {
   type ChosenRecord,
   type ConflictInfo,
   type CoreStatus,
+  type Entry,
   type Message,
   type Op,
   type Outcome,
   type Output,
   type PersistedState,
   type ProposalErrorCode,
+  type ProposalResult,
+  type ReadDependency,
   type ReadIndexResult,
+  type RefusedEntry,
   type ReplicaId,
   type RequestId,
   type Role,
+  type SessionSeq,
   type SessionState,
   type SessionUpdate,
   type SlotValue,
@@ -138,6 +143,25 @@ function writtenKeys(op: Op): readonly string[] {
   return out === null ? NO_KEYS : [...new Set(out)]
 }
 
+/** Some entry of the append carries its own reads (per-entry conditions). */
+function hasEntryReads(op: AppendOp): boolean {
+  for (const e of op.entries) if (e.reads != null && e.reads.length > 0) return true
+  return false
+}
+
+/**
+ * The answer to a retried append (its seq already applied): the original positions and
+ * refusals. `sent` = entries of the request, accepted and refused.
+ */
+function dupResult(requestId: RequestId, dup: Outcome, sent: number, slot: number, ts: number): ProposalResult {
+  const refused = dup.kind === 'dup' ? dup.refused : undefined
+  const count = sent - (refused?.length ?? 0)
+  const firstPosition = dup.kind === 'dup' ? dup.first : -1
+  return refused === undefined
+    ? { requestId, ok: true, outcome: dup, firstPosition, count, slot, ts }
+    : { requestId, ok: true, outcome: dup, firstPosition, count, slot, ts, refused }
+}
+
 export function conflictKey(stream: string, key: string): string {
   return `${stream}\u0000${key}`
 }
@@ -182,7 +206,7 @@ export class PaxosCore {
   private nextPosition: number
   private lastTs: number
   /** Mutable in memory; snapshotted into a SessionUpdate once per client per slot. */
-  private readonly sessions: Map<string, { seqs: { seq: number; first: number; count: number }[]; lastSlot: number }>
+  private readonly sessions: Map<string, { seqs: SessionSeq[]; lastSlot: number }>
   private readonly trims: Map<string, number>
   private readonly recent = new Map<number, ChosenRecord>()
   /** Values known chosen but not yet applied (a gap before them). */
@@ -905,12 +929,23 @@ export class PaxosCore {
       const dup = this.lookupSession(op)
       if (dup !== null) {
         if (dup.kind === 'rejected') return this.refuse(requestId, 'sequence_too_old', `sequence ${String(op.seq)} of ${String(op.clientId)} is older than the exactly-once window`)
-        this.out.results.push({ requestId, ok: true, outcome: dup, firstPosition: dup.kind === 'dup' ? dup.first : -1, count: op.entries.length, slot: -1, ts: this.lastTs })
+        this.out.results.push(dupResult(requestId, dup, op.entries.length, -1, this.lastTs))
         return
       }
     }
     if (this.queue.length - this.queueHead + this.heldConditional.length >= this.cfg.queueOpsMax || this.queueBytes + size.bytes > this.cfg.queueBytesMax) {
       return this.refuse(requestId, 'overloaded', `leader queue is full (${this.queue.length - this.queueHead} ops, ${this.queueBytes} bytes)`)
+    }
+    if (op.kind === 'append' && hasEntryReads(op)) {
+      if (op.reads != null && op.reads.length > 0) return this.refuse(requestId, 'bad_request', 'reads go on the append or on its entries, not both')
+      for (const e of op.entries) {
+        if (e.reads != null && e.reads.length > this.cfg.conditionReadsMax) return this.refuse(requestId, 'bad_request', `${e.reads.length} reads of one entry exceed conditionReadsMax ${this.cfg.conditionReadsMax}`)
+      }
+      if (!this.conflictReady) {
+        this.heldConditional.push({ requestId, op })
+        return
+      }
+      return this.enqueueEach(requestId, op)
     }
     if (op.kind === 'append' && op.reads != null && op.reads.length > 0) {
       if (op.reads.length > this.cfg.conditionReadsMax) return this.refuse(requestId, 'bad_request', `${op.reads.length} reads exceed conditionReadsMax ${this.cfg.conditionReadsMax}`)
@@ -920,7 +955,7 @@ export class PaxosCore {
         this.heldConditional.push({ requestId, op })
         return
       }
-      const conflict = this.checkReads(op)
+      const conflict = this.checkReads(op.reads)
       if (conflict !== null) {
         this.out.results.push({
           requestId,
@@ -946,9 +981,55 @@ export class PaxosCore {
     this.queueBytes += size.bytes
   }
 
-  /** The first read of `op` that a later write invalidates, or null if every read still holds. */
-  private checkReads(op: AppendOp): ConflictInfo | null {
-    for (const r of op.reads ?? []) {
+  /**
+   * An append whose entries carry their own reads: each entry is checked on its own, after
+   * the entries before it (whose writes count as pending), and a refused entry is dropped.
+   * What is left is proposed with the refusals attached; if nothing is left, the answer is
+   * immediate and nothing enters the log (nor the session: a retry is checked again, and
+   * a write only ever makes a read older).
+   */
+  private enqueueEach(requestId: RequestId, op: AppendOp): void {
+    const kept: Entry[] = []
+    let refused: RefusedEntry[] | null = null
+    let keys: string[] | null = null
+    let bytes = 0
+    for (let i = 0; i < op.entries.length; i++) {
+      const e = op.entries[i]!
+      if (e.reads != null && e.reads.length > 0) {
+        const conflict = this.checkReads(e.reads)
+        if (conflict !== null) {
+          ;(refused ??= []).push({ index: i, conflict })
+          continue
+        }
+      }
+      if (e.keys != null && e.keys.length > 0) {
+        for (const st of e.streams) {
+          for (const key of e.keys) {
+            // Counted at once (a later entry of this op that read k conflicts with it), and
+            // once per listing: the release at apply goes down the same list.
+            const k = conflictKey(st, key)
+            ;(keys ??= []).push(k)
+            this.pendingWrites.set(k, (this.pendingWrites.get(k) ?? 0) + 1)
+          }
+        }
+      }
+      kept.push(e.reads === undefined ? e : e.keys === undefined ? { streams: e.streams, data: e.data } : { streams: e.streams, data: e.data, keys: e.keys })
+      bytes += e.data.length
+      for (const st of e.streams) bytes += st.length
+    }
+    if (kept.length === 0) {
+      this.out.results.push({ requestId, ok: true, outcome: NEW, firstPosition: -1, count: 0, slot: -1, ts: this.lastTs, refused: refused! })
+      return
+    }
+    const base: AppendOp = op.clientId != null && op.seq != null ? { kind: 'append', clientId: op.clientId, seq: op.seq, entries: kept } : { kind: 'append', entries: kept }
+    const proposed: AppendOp = refused === null ? base : { ...base, refused }
+    this.queue.push({ requestId, op: proposed, entries: kept.length, bytes, keys: keys ?? NO_KEYS })
+    this.queueBytes += bytes
+  }
+
+  /** The first read that a later write invalidates, or null if every read still holds. */
+  private checkReads(reads: readonly ReadDependency[]): ConflictInfo | null {
+    for (const r of reads) {
       const k = conflictKey(r.stream, r.key)
       if ((this.pendingWrites.get(k) ?? 0) > 0) return { stream: r.stream, key: r.key, version: r.version, position: -1 }
       const last = this.conflictTable.get(k)
@@ -1367,7 +1448,7 @@ export class PaxosCore {
         continue
       }
       outcomes[i] = NEW
-      this.recordSession(op.clientId, op.seq, next, op.entries.length, slot)
+      this.recordSession(op.clientId, op.seq, next, op.entries.length, slot, op.refused)
       touched.add(op.clientId)
       if (this.conflictReady) this.recordWrites(op, next)
       next += op.entries.length
@@ -1422,13 +1503,18 @@ export class PaxosCore {
       const outcome = record.outcomes[i]!
       const count = op.kind === 'append' ? op.entries.length : 0
       const requestId = requests[i] ?? -1
-      const first = outcome.kind === 'dup' ? outcome.first : op.kind === 'append' && outcome.kind === 'new' ? pos : -1
       if (op.kind === 'append' && outcome.kind === 'new') pos += count
       if (requestId < 0) continue
       if (outcome.kind === 'rejected') {
         this.out.results.push({ requestId, ok: false, code: outcome.code as ProposalErrorCode, message: `rejected: ${outcome.code}`, leader: this.id })
+      } else if (outcome.kind === 'dup') {
+        // The request's entries: those this copy kept plus those it refused.
+        const sent = count + (op.kind === 'append' ? (op.refused?.length ?? 0) : 0)
+        this.out.results.push(dupResult(requestId, outcome, sent, record.slot, record.ts))
+      } else if (op.kind === 'append' && op.refused !== undefined) {
+        this.out.results.push({ requestId, ok: true, outcome, firstPosition: pos - count, count, slot: record.slot, ts: record.ts, refused: op.refused })
       } else {
-        this.out.results.push({ requestId, ok: true, outcome, firstPosition: first, count, slot: record.slot, ts: record.ts })
+        this.out.results.push({ requestId, ok: true, outcome, firstPosition: op.kind === 'append' ? pos - count : -1, count, slot: record.slot, ts: record.ts })
       }
     }
   }
@@ -1440,13 +1526,13 @@ export class PaxosCore {
     if (s === undefined) return null
     const last = s.seqs[s.seqs.length - 1]
     if (last !== undefined && op.seq > last.seq) return null // the common case: a new, higher sequence
-    for (const x of s.seqs) if (x.seq === op.seq) return { kind: 'dup', first: x.first }
+    for (const x of s.seqs) if (x.seq === op.seq) return x.refused === undefined ? { kind: 'dup', first: x.first } : { kind: 'dup', first: x.first, refused: x.refused }
     const oldest = s.seqs[0]
     if (oldest !== undefined && s.seqs.length >= this.cfg.sessionWindow && op.seq < oldest.seq) return { kind: 'rejected', code: 'sequence_too_old' }
     return null
   }
 
-  private recordSession(clientId: string, seq: number, first: number, count: number, slot: number): void {
+  private recordSession(clientId: string, seq: number, first: number, count: number, slot: number, refused: readonly RefusedEntry[] | undefined): void {
     let st = this.sessions.get(clientId)
     if (st === undefined) {
       st = { seqs: [], lastSlot: slot }
@@ -1455,8 +1541,9 @@ export class PaxosCore {
     const seqs = st.seqs
     let i = seqs.length
     while (i > 0 && seqs[i - 1]!.seq > seq) i--
-    if (i === seqs.length) seqs.push({ seq, first, count })
-    else seqs.splice(i, 0, { seq, first, count })
+    const x: SessionSeq = refused === undefined ? { seq, first, count } : { seq, first, count, refused }
+    if (i === seqs.length) seqs.push(x)
+    else seqs.splice(i, 0, x)
     if (seqs.length > this.cfg.sessionWindow) seqs.shift()
     st.lastSlot = slot
   }

@@ -35,6 +35,19 @@ export interface Entry {
    * leader's conflict check reads them (conditional appends, i.e. transactions).
    */
   readonly keys?: readonly string[]
+  /**
+   * A per-entry condition: this entry alone is sequenced only if no key read here was
+   * written after the version read; a refused entry is dropped and the op's other entries
+   * go on (see AppendOp.refused). Only the leader reads it; never replicated or stored.
+   */
+  readonly reads?: readonly ReadDependency[]
+}
+
+/** An entry of an append that the sequencer refused (its per-entry `reads` lost). */
+export interface RefusedEntry {
+  /** Index of the entry in the append as the client sent it. */
+  readonly index: number
+  readonly conflict: ConflictInfo
 }
 
 /** A read a conditional append depends on: `key` of `stream` as of log position `version`. */
@@ -61,6 +74,13 @@ export interface AppendOp {
    * by the leader (the sequencer) before proposing.
    */
   readonly reads?: readonly ReadDependency[]
+  /**
+   * Set by the leader on an append whose entries carried their own `reads`: the entries it
+   * refused, in index order. `entries` then holds only the accepted ones (stripped of
+   * their reads), in order. Replicated and remembered by the session, so that a retry of
+   * the same (clientId, seq) is answered with the same refusals.
+   */
+  readonly refused?: readonly RefusedEntry[]
 }
 
 /** Raise a stream's trim point (replicated so that every replica agrees). */
@@ -93,7 +113,7 @@ export interface SlotValue {
  */
 export type Outcome =
   | { readonly kind: 'new' }
-  | { readonly kind: 'dup'; readonly first: number }
+  | { readonly kind: 'dup'; readonly first: number; readonly refused?: readonly RefusedEntry[] }
   | { readonly kind: 'rejected'; readonly code: string }
 
 /**
@@ -111,10 +131,18 @@ export interface ChosenRecord {
   readonly outcomes: readonly Outcome[]
 }
 
+/** One remembered append of a session: its positions first..first+count-1 and what the sequencer refused of it. */
+export interface SessionSeq {
+  readonly seq: number
+  readonly first: number
+  readonly count: number
+  readonly refused?: readonly RefusedEntry[]
+}
+
 /** Per-client exactly-once state (derived deterministically from the chosen log). */
 export interface SessionState {
   /** Recent applied sequence numbers, ascending, each with its first position and entry count. */
-  readonly seqs: readonly { readonly seq: number; readonly first: number; readonly count: number }[]
+  readonly seqs: readonly SessionSeq[]
   /** Slot of the last chosen append of this client (orders eviction). */
   readonly lastSlot: number
 }
@@ -246,7 +274,18 @@ export type MessageType = Message['type']
 export type RequestId = number
 
 export type ProposalResult =
-  | { readonly requestId: RequestId; readonly ok: true; readonly outcome: Outcome; readonly firstPosition: number; readonly count: number; readonly slot: number; readonly ts: number }
+  | {
+      readonly requestId: RequestId
+      readonly ok: true
+      readonly outcome: Outcome
+      /** The accepted entries took positions firstPosition..firstPosition+count-1, in order. */
+      readonly firstPosition: number
+      readonly count: number
+      readonly slot: number
+      readonly ts: number
+      /** Entries refused by their own reads (per-entry conditions), in index order. */
+      readonly refused?: readonly RefusedEntry[]
+    }
   | { readonly requestId: RequestId; readonly ok: false; readonly code: ProposalErrorCode; readonly message: string; readonly leader: ReplicaId | null; readonly conflict?: ConflictInfo }
 
 export type ProposalErrorCode = 'not_leader' | 'too_large' | 'overloaded' | 'sequence_too_old' | 'bad_request' | 'conflict'

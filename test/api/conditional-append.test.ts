@@ -100,4 +100,41 @@ describe('POST /v1/append: conditional appends', () => {
     expect(res2.statusCode).toBe(409)
     expect((decode(res2.rawPayload) as { error: unknown }).error).toMatchObject({ code: 'conflict', conflict: { position: -1, watermark: 12 } })
   })
+
+  it('per-entry reads reach the replica on their entries; bad ones are 400 naming the entry', async () => {
+    const reads = [{ stream: 'a', key: 'k1', version: 2 }]
+    const res = await h.app.inject({
+      method: 'POST',
+      url: '/v1/append',
+      headers: { 'content-type': MSGPACK },
+      payload: msgpack({ entries: [{ streams: ['a'], data: new Uint8Array([1]), reads }, { streams: ['a'], data: new Uint8Array([2]) }], clientId: 'c', seq: 4 }),
+    })
+    expect(res.statusCode, res.body).toBe(200)
+    const req = lastAppend()
+    expect('reads' in req).toBe(false)
+    const entries = req['entries'] as Record<string, unknown>[]
+    expect(entries[0]!['reads']).toEqual(reads)
+    expect('reads' in entries[1]!).toBe(false)
+    const bad = async (payload: unknown, message: RegExp): Promise<void> => {
+      const r = await h.app.inject({ method: 'POST', url: '/v1/append', payload: payload as Record<string, unknown> })
+      expect(r.statusCode, r.body).toBe(400)
+      expect(answer(r)['error']).toMatchObject({ code: 'bad_request', message: expect.stringMatching(message) as unknown })
+    }
+    await bad({ entries: [{ streams: ['a'], data: b64('x') }, { streams: ['a'], data: b64('y'), reads: [{ stream: 'a', key: 'k', version: -2 }] }] }, /entries\/1\/reads\/0\/version|entries\[1\]\.reads\[0\]\.version/)
+    await bad({ entries: [{ streams: ['a'], data: b64('x'), reads: [{ stream: 'a', key: 'k', version: 1 }] }], reads: [{ stream: 'a', key: 'k', version: 1 }] }, /not both/)
+    await bad({ entries: [{ streams: ['a'], data: b64('x'), reads: Array.from({ length: 4 }, (_, i) => ({ stream: 'a', key: `k${i}`, version: 1 })) }] }, /reads/)
+    expect(h.replica.calls.filter((c) => c.method === 'append')).toHaveLength(1)
+  })
+
+  it('an answer with refused entries carries positions (-1 for each refused one) and the refusals', async () => {
+    const refused = [{ index: 1, conflict: { stream: 'a', key: 'k', version: 1, position: 5 } }]
+    h.replica.answerNext('append', { positions: [6, -1], refused })
+    const res = await h.app.inject({
+      method: 'POST',
+      url: '/v1/append',
+      payload: { entries: [{ streams: ['a'], data: b64('x'), reads: [{ stream: 'a', key: 'j', version: 1 }] }, { streams: ['a'], data: b64('y'), reads: [{ stream: 'a', key: 'k', version: 1 }] }] },
+    })
+    expect(res.statusCode, res.body).toBe(200)
+    expect(answer(res)).toEqual({ positions: [6, -1], refused })
+  })
 })

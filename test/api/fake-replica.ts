@@ -5,6 +5,7 @@
 import { QuipuError } from '../../log-server/errors.ts'
 import type {
   ApiEntry,
+  AppendAnswer,
   AppendRequest,
   ReadRange,
   ReadResult,
@@ -32,6 +33,7 @@ export class FakeReplica implements ReplicaApi {
   private readonly sessions = new Map<string, Map<number, number[]>>()
   private readonly subscribers = new Set<Subscriber>()
   private readonly failures = new Map<Method, unknown>()
+  private nextAnswer: AppendAnswer | null = null
   /** Entries per pushed batch, at most. */
   pushEntriesMax = 100
   now = 1_700_000_000_000
@@ -49,6 +51,11 @@ export class FakeReplica implements ReplicaApi {
   /** The next call of `method` throws `err` (once). */
   failNext(method: Method, err: unknown): void {
     this.failures.set(method, err)
+  }
+
+  /** The next append answers `answer` as it is (and stores nothing). */
+  answerNext(method: 'append', answer: AppendAnswer): void {
+    this.nextAnswer = answer
   }
 
   /** Ends every open subscription with `err` (as a replica does when it cannot go on). */
@@ -73,8 +80,13 @@ export class FakeReplica implements ReplicaApi {
     }
   }
 
-  async append(req: AppendRequest): Promise<{ readonly positions: number[] }> {
+  async append(req: AppendRequest): Promise<AppendAnswer> {
     this.enter('append', [req])
+    if (this.nextAnswer !== null) {
+      const a = this.nextAnswer
+      this.nextAnswer = null
+      return a
+    }
     if (req.clientId !== undefined && req.seq !== undefined) {
       const seen = this.sessions.get(req.clientId)?.get(req.seq)
       if (seen !== undefined) return { positions: seen.slice() }

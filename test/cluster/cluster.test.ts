@@ -140,6 +140,38 @@ describe('a 3-replica cluster over HTTP', () => {
       await client.close()
     }
   })
+
+  it('per-entry conditions: one append commits some entries and refuses others, and a retry answers the same', async () => {
+    const w = await http(`${leaderUrl}/v1/append`, { method: 'POST', json: { entries: [{ streams: ['pe'], data: Buffer.from('w').toString('base64'), keys: ['a'] }] } })
+    expect(w.status, JSON.stringify(w.body)).toBe(200)
+    const pa = (w.body.positions as number[])[0]!
+    const body = {
+      clientId: 'pe-client',
+      seq: 1,
+      entries: [
+        { streams: ['pe'], data: Buffer.from('stale').toString('base64'), keys: ['b'], reads: [{ stream: 'pe', key: 'a', version: pa - 1 }] },
+        { streams: ['pe'], data: Buffer.from('fresh').toString('base64'), keys: ['a'], reads: [{ stream: 'pe', key: 'a', version: pa }] },
+        { streams: ['pe'], data: Buffer.from('after').toString('base64'), keys: ['c'], reads: [{ stream: 'pe', key: 'a', version: pa }] },
+      ],
+    }
+    const r = await http(`${leaderUrl}/v1/append`, { method: 'POST', json: body })
+    expect(r.status, JSON.stringify(r.body)).toBe(200)
+    const positions = r.body.positions as number[]
+    expect(positions[0]).toBe(-1)
+    expect(positions[1]).toBeGreaterThan(pa)
+    expect(positions[2]).toBe(-1) // it read a, which entry 1 (sequenced before it) writes
+    expect(r.body.refused).toEqual([
+      { index: 0, conflict: { stream: 'pe', key: 'a', version: pa - 1, position: pa } },
+      { index: 2, conflict: { stream: 'pe', key: 'a', version: pa, position: -1 } },
+    ])
+    // Exactly-once: the same (clientId, seq) again, through a follower, gets the same answer.
+    const follower = c.urls.find((u) => u !== leaderUrl)!
+    const again = await http(`${follower}/v1/append`, { method: 'POST', json: body })
+    expect(again.status).toBe(200)
+    expect(again.body).toEqual(r.body)
+    const stream = await http(`${leaderUrl}/v1/streams/pe?from=0`)
+    expect((stream.body.entries as { data: string }[]).map((e) => Buffer.from(e.data, 'base64').toString())).toEqual(['w', 'fresh'])
+  })
 })
 
 describe('failures of real processes', () => {

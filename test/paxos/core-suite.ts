@@ -288,4 +288,108 @@ export function conditionalSuite(early: boolean): void {
       expect(result(c, retry)).toMatchObject({ ok: true, firstPosition: 0, outcome: { kind: 'dup' } })
     })
   })
+
+  describe('per-entry conditions (many commits in one append)', () => {
+    type R = { stream: string; key: string; version: number }
+    const entry = (reads: R[] | undefined, key: string, stream = 'acct') =>
+      reads === undefined ? { streams: [stream], data: enc(key), keys: [key] } : { streams: [stream], data: enc(key), keys: [key], reads }
+    const each = (entries: ReturnType<typeof entry>[], clientId?: string, seq?: number) => ({ kind: 'append' as const, clientId, seq, entries })
+
+    it('checks each entry on its own, after the entries before it; refused entries are dropped, the rest sequenced in order', () => {
+      const c = mk()
+      const l = c.elect()
+      c.tick(2)
+      const w = c.propose(l, write('acct', 'j'))
+      c.deliverAll()
+      c.tick(2)
+      const pj = (result(c, w) as { firstPosition: number }).firstPosition
+      const id = c.propose(
+        l,
+        each(
+          [
+            entry([{ stream: 'acct', key: 'k', version: pj }], 'k'), // fresh: accepted
+            entry([{ stream: 'acct', key: 'j', version: pj - 1 }], 'x'), // j was written at pj: refused
+            entry(undefined, 'm'), // no condition: accepted
+            entry([{ stream: 'acct', key: 'k', version: pj }], 'y'), // k is written by entry 0, sequenced before it: refused
+            entry([{ stream: 'acct', key: 'j', version: pj }], 'z'), // fresh: accepted
+          ],
+          'c1',
+          1,
+        ),
+      )
+      c.deliverAll()
+      c.tick(3)
+      expect(result(c, id)).toMatchObject({
+        ok: true,
+        firstPosition: pj + 1,
+        count: 3,
+        refused: [
+          { index: 1, conflict: { stream: 'acct', key: 'j', version: pj - 1, position: pj } },
+          { index: 3, conflict: { stream: 'acct', key: 'k', version: pj, position: -1 } },
+        ],
+      })
+      for (let i = 0; i < 3; i++) {
+        expect(c.cores[i]!.status().nextPosition).toBe(pj + 4)
+        const op = c.chosen[i]!.flatMap((r) => r.value.ops).find((o) => o.kind === 'append' && o.clientId === 'c1')!
+        expect(op.kind === 'append' && op.entries.map((e) => new TextDecoder().decode(e.data))).toEqual(['k', 'm', 'z'])
+        expect(op.kind === 'append' && op.entries.some((e) => 'reads' in e)).toBe(false) // the sequencer's business only
+        expect(op).toMatchObject({ refused: [{ index: 1 }, { index: 3 }] })
+      }
+      // The accepted entries' writes are remembered: a read of k before entry 0 now conflicts at its position.
+      const late = c.propose(l, each([entry([{ stream: 'acct', key: 'k', version: pj }], 'q')]))
+      expect(result(c, late)).toMatchObject({ ok: true, count: 0, refused: [{ index: 0, conflict: { key: 'k', position: pj + 1 } }] })
+    })
+
+    it('an append whose every entry is refused is answered at once and leaves no trace', () => {
+      const c = mk()
+      const l = c.elect()
+      c.tick(2)
+      const w = c.propose(l, write('acct', 'a'))
+      c.deliverAll()
+      c.tick(2)
+      const tail = c.cores[l]!.status().nextPosition
+      const id = c.propose(l, each([entry([{ stream: 'acct', key: 'a', version: -1 }], 'b'), entry([{ stream: 'acct', key: 'a', version: -1 }], 'c')], 'c2', 1))
+      expect(result(c, w)).toMatchObject({ ok: true })
+      expect(result(c, id)).toMatchObject({ ok: true, count: 0, firstPosition: -1, refused: [{ index: 0 }, { index: 1 }] })
+      c.deliverAll()
+      c.tick(3)
+      for (let i = 0; i < 3; i++) expect(c.cores[i]!.status().nextPosition).toBe(tail)
+      expect(c.chosen[l]!.flatMap((r) => r.value.ops).some((o) => o.kind === 'append' && o.clientId === 'c2')).toBe(false)
+    })
+
+    it('a retry of the same (clientId, seq), even on a new leader, gets the same positions and refusals', () => {
+      const c = mk()
+      const l = c.elect()
+      c.tick(2)
+      const w = c.propose(l, write('acct', 'a'))
+      c.deliverAll()
+      c.tick(2)
+      const req = () => each([entry([{ stream: 'acct', key: 'a', version: -1 }], 'b'), entry([{ stream: 'acct', key: 'n', version: 0 }], 'n')], 'c3', 7)
+      const id = c.propose(l, req())
+      c.deliverAll()
+      c.tick(3)
+      expect(result(c, w)).toMatchObject({ ok: true })
+      const original = result(c, id) as { firstPosition: number; refused: unknown }
+      expect(original).toMatchObject({ ok: true, count: 1, refused: [{ index: 0, conflict: { key: 'a', position: 0 } }] })
+      c.crash(l)
+      c.tick(80)
+      const l2 = c.leader()!
+      expect(l2).not.toBe(l)
+      c.tick(5)
+      // The new leader's watermark would refuse both reads now; the session answers instead.
+      const again = c.propose(l2, req())
+      c.deliverAll()
+      c.tick(3)
+      expect(result(c, again)).toMatchObject({ ok: true, outcome: { kind: 'dup' }, firstPosition: original.firstPosition, count: 1, refused: original.refused })
+      expect(c.cores[l2]!.status().nextPosition).toBe(original.firstPosition + 1)
+    })
+
+    it('reads on the append and on its entries together are refused as a bad request', () => {
+      const c = mk()
+      const l = c.elect()
+      c.tick(2)
+      const id = c.propose(l, { ...each([entry([{ stream: 'acct', key: 'a', version: -1 }], 'b')]), reads: [{ stream: 'acct', key: 'a', version: -1 }] })
+      expect(result(c, id)).toMatchObject({ ok: false, code: 'bad_request' })
+    })
+  })
 }

@@ -69,19 +69,41 @@ export function encodeOp(op: OpRecord): Uint8Array {
 
 const FLAT_ARGS_MAX = 15
 const FLAT_STRING_MAX = 0xffff
-/** Encoded [RECORD_OP, type, version, mutator] (with the 5-item array header) per op name; bounded. */
-const opPrefixes = new Map<string, Uint8Array>()
+/**
+ * Encoded leading items of op records, by the strings and number they encode; bounded.
+ * Looked up by nested Maps, so that the (usually same) name strings are hashed once, not
+ * joined into a new key per op.
+ */
+class PrefixCache {
+  private readonly byA = new Map<string, Map<string, Map<number, Uint8Array>>>()
+  private size = 0
+  constructor(private readonly make: (a: string, b: string, n: number) => Uint8Array) {}
+
+  get(a: string, b: string, n: number): Uint8Array {
+    let byB = this.byA.get(a)
+    let byN = byB?.get(b)
+    const hit = byN?.get(n)
+    if (hit !== undefined) return hit
+    const made = this.make(a, b, n)
+    if (this.size < OP_PREFIXES_MAX) {
+      if (byB === undefined) this.byA.set(a, (byB = new Map()))
+      if (byN === undefined) byB.set(b, (byN = new Map()))
+      byN.set(n, made)
+      this.size++
+    }
+    return made
+  }
+}
 const OP_PREFIXES_MAX = 4096
 
+/** Without the trailing empty args array (0x90). */
+const withoutArgs = (whole: Uint8Array): Uint8Array => whole.slice(0, whole.length - 1)
+
+/** Encoded [RECORD_OP, type, version, mutator] (with the 5-item array header), by (type, mutator, version). */
+const opPrefixes = new PrefixCache((type, mutator, version) => withoutArgs(encoder.encode([RECORD_OP, type, version, mutator, []])))
+
 function opPrefix(op: OpRecord): Uint8Array {
-  const key = `${op.type}\u0000${op.version}\u0000${op.mutator}`
-  let prefix = opPrefixes.get(key)
-  if (prefix === undefined) {
-    const whole = encoder.encode([RECORD_OP, op.type, op.version, op.mutator, []])
-    prefix = whole.slice(0, whole.length - 1) // without the empty args array (0x90)
-    if (opPrefixes.size < OP_PREFIXES_MAX) opPrefixes.set(key, prefix)
-  }
-  return prefix
+  return opPrefixes.get(op.type, op.mutator, op.version)
 }
 
 /**
@@ -169,19 +191,17 @@ export function encodeFlatOp(op: OpRecord): Uint8Array | null {
   return take(w, start)
 }
 
-/** Encoded [object, type, version, mutator] (with the 5-item array header) per transaction op; bounded. */
-const txOpPrefixes = new Map<string, Uint8Array>()
+/** A transaction op `[object, type, version, mutator, args]` starts with its 5-item array header and the object's name. */
+const txOpHeads = new PrefixCache((object) => {
+  const name = encoder.encode(object)
+  const out = new Uint8Array(1 + name.length)
+  out[0] = 0x95
+  out.set(name, 1)
+  return out
+})
 
-function txOpPrefix(op: TxOpRecord): Uint8Array {
-  const key = `${op.object}\u0000${op.type}\u0000${op.version}\u0000${op.mutator}`
-  let prefix = txOpPrefixes.get(key)
-  if (prefix === undefined) {
-    const whole = encoder.encode([op.object, op.type, op.version, op.mutator, []])
-    prefix = whole.slice(0, whole.length - 1) // without the empty args array (0x90)
-    if (txOpPrefixes.size < OP_PREFIXES_MAX) txOpPrefixes.set(key, prefix)
-  }
-  return prefix
-}
+/** ... and goes on with [type, version, mutator]: an op prefix without its header and record kind. */
+const txOpTails = new PrefixCache((type, mutator, version) => opPrefixes.get(type, mutator, version).slice(2))
 
 /**
  * Encodes a transaction's commit record. Args were checked when each op was buffered
@@ -193,7 +213,7 @@ export function encodeTx(ops: readonly TxOpRecord[]): Uint8Array {
   for (const op of ops) {
     const n = flatArgsSize(op.args)
     if (n < 0) return encoder.encode([RECORD_TX, ops.map((o) => [o.object, o.type, o.version, o.mutator, prepareArgs(o.args, `${o.type}.${o.mutator}`)])])
-    size += txOpPrefix(op).length + n
+    size += txOpHeads.get(op.object, '', 0).length + txOpTails.get(op.type, op.mutator, op.version).length + n
   }
   const w = writerFor(size)
   const start = w.pos
@@ -201,7 +221,8 @@ export function encodeTx(ops: readonly TxOpRecord[]): Uint8Array {
   w.u8(RECORD_TX)
   w.arrayHeader(ops.length)
   for (const op of ops) {
-    w.bytes(txOpPrefix(op))
+    w.bytes(txOpHeads.get(op.object, '', 0))
+    w.bytes(txOpTails.get(op.type, op.mutator, op.version))
     writeFlatArgs(w, op.args)
   }
   return take(w, start)

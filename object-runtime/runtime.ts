@@ -330,8 +330,13 @@ export class Runtime {
     log: null as unknown as LogClient, // set in the constructor below (field order)
     sync: () => this.sync(),
     syncTo: (target) => this.syncTo(target),
+    applied: (target) => !this.closed && this.pending.length === 0 && this.syncedPosition >= target,
     synced: () => this.syncedPosition,
-    cores: () => [...this.byName.values()].filter((h) => this.joined.get(h.core.stream) === h).map((h) => h.core),
+    cores: () => {
+      const out: ObjectCore[] = []
+      for (const h of this.byName.values()) if (this.joined.get(h.core.stream) === h) out.push(h.core)
+      return out
+    },
     readEntriesMax: 0,
   }
 
@@ -540,6 +545,7 @@ export class Runtime {
   /** Resolves once every hosted object has joined and `synced >= target`. */
   private syncTo(target: number): Promise<void> {
     if (this.closed) return Promise.reject(new ObjectError('runtime_closed', 'runtime closed'))
+    // (txHost.applied is the same test as the next line.)
     if (this.pending.length === 0 && this.syncedPosition >= target) return Promise.resolve()
     return new Promise<void>((resolve, reject) => {
       this.waiters.push({ target, resolve, reject })

@@ -59,6 +59,8 @@ export interface TransactionHost {
   sync(): Promise<void>
   /** Waits until playback has passed `target` (exclusive). */
   syncTo(target: number): Promise<void>
+  /** Whether syncTo(target) would resolve at once (then it need not be called). */
+  applied(target: number): boolean
   /** Every hosted object has applied its stream below this position. */
   synced(): number
   /** The hosted objects' cores. */
@@ -327,13 +329,10 @@ export class Transaction {
     return out
   }
 
-  /** One conditional append; resolves with its position once this runtime has applied it. */
-  async commit(): Promise<number> {
+  /** The commit: one conditional append (see runTransaction), answering its position. */
+  append(): Promise<number[]> {
     const entry = { streams: this.writeStreams, data: encodeTx(this.ops), keys: [...this.writeKeys] }
-    const [position] = await this.host.log.append([entry], { reads: this.readDependencies() })
-    if (position === undefined) throw new Error('internal: commit answered no position')
-    await this.host.syncTo(position + 1)
-    return position
+    return this.host.log.append([entry], { reads: this.readDependencies() })
   }
 }
 
@@ -362,7 +361,10 @@ export async function runTransaction<T>(host: TransactionHost, fn: () => Promise
       continue
     }
     try {
-      await tx.commit()
+      const [position] = await tx.append()
+      if (position === undefined) throw new Error('internal: commit answered no position')
+      // Answered once this runtime has applied the commit.
+      if (!host.applied(position + 1)) await host.syncTo(position + 1)
       return value
     } catch (err) {
       if (!isLogError(err, 'conflict') || err.conflict === undefined) throw err

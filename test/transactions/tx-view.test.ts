@@ -164,4 +164,28 @@ describe('transaction views', () => {
     const late2 = r2.open(QMap<string, number>, 'late')
     expect([await late2.get('x'), await late2.get('y')]).toEqual([1, 2])
   })
+
+  test('a transaction returns once this runtime has applied its commit: cached reads see it, also when pushes lag', async () => {
+    c = await cluster(1)
+    const held: Array<() => void> = []
+    let hold = false
+    const rt = await c.add({
+      wrap: (client) =>
+        Object.assign(Object.create(client) as typeof client, {
+          subscribe: (...[streams, from, onEntries, onError]: Parameters<typeof client.subscribe>) =>
+            client.subscribe(streams, from, (entries, next) => (hold ? held.push(() => onEntries(entries, next)) : onEntries(entries, next)), onError),
+        }),
+    })
+    const m = rt.open(QMap<string, number>, 'm')
+    await m.sync()
+    for (let i = 0; i < 20; i++) {
+      hold = i % 2 === 1 // every other commit: its push is held back, so the runtime must read it
+      await rt.transaction(async () => {
+        await m.set('k', ((await m.get('k')) ?? 0) + 1)
+      })
+      expect(await m.get('k', { consistency: 'cached' })).toBe(i + 1)
+      hold = false
+      for (const deliver of held.splice(0)) deliver()
+    }
+  })
 })

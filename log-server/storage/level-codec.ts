@@ -34,6 +34,8 @@
 import { Decoder, Encoder } from '@msgpack/msgpack'
 import { crc32c } from './crc32c.ts'
 import { CorruptionError } from './errors.ts'
+import type { ChosenRecord, SlotValue } from '../paxos/types.ts'
+import { valueBytes } from '../value-bytes.ts'
 
 export const FORMAT_VERSION = 1
 
@@ -174,6 +176,50 @@ export function frame(value: unknown): Uint8Array {
   out[2] = (crc >>> 8) & 0xff
   out[3] = crc & 0xff
   return out
+}
+
+/** A frame of a payload given in parts (concatenated). */
+function framePieces(pieces: readonly Uint8Array[]): Uint8Array {
+  let n = 0
+  for (const p of pieces) n += p.length
+  const out = new Uint8Array(4 + n)
+  let at = 4
+  for (const p of pieces) {
+    out.set(p, at)
+    at += p.length
+  }
+  const crc = crc32c(out.subarray(4))
+  out[0] = crc >>> 24
+  out[1] = (crc >>> 16) & 0xff
+  out[2] = (crc >>> 8) & 0xff
+  out[3] = crc & 0xff
+  return out
+}
+
+/** msgpack header of a map of `n` entries (fixmap, map 16, map 32). */
+function mapHeader(n: number): Uint8Array {
+  return n < 16 ? Uint8Array.of(0x80 + n) : n < 0x10000 ? Uint8Array.of(0xde, n >>> 8, n & 0xff) : Uint8Array.of(0xdf, n >>> 24, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff)
+}
+
+const FIXARRAY_2 = Uint8Array.of(0x92)
+
+/** frame([[ballot.round, ballot.replica], value]) — with the value's shared bytes spliced in (value-bytes.ts). */
+export function frameAccept(ballot: { readonly round: number; readonly replica: number }, value: SlotValue): Uint8Array {
+  return framePieces([FIXARRAY_2, encoder.encode([ballot.round, ballot.replica]), valueBytes(value)])
+}
+
+/** frame(record) — byte for byte, with the record's value spliced in from its shared bytes. */
+export function frameRecord(record: ChosenRecord): Uint8Array {
+  const pieces: Uint8Array[] = [new Uint8Array(0)]
+  let n = 0
+  for (const key of Object.keys(record)) {
+    const v = (record as unknown as Record<string, unknown>)[key]
+    if (v === undefined) continue
+    n++
+    pieces.push(encoder.encode(key), key === 'value' ? valueBytes(v as SlotValue) : encoder.encode(v))
+  }
+  pieces[0] = mapHeader(n)
+  return framePieces(pieces)
 }
 
 export interface Where {

@@ -47,6 +47,8 @@ import {
   asObject,
   checkedPayload,
   frame,
+  frameAccept,
+  frameRecord,
   keyspace,
   metaKey,
   nameOf,
@@ -194,7 +196,7 @@ function decodeBallot(v: unknown, where: Where): Ballot {
 /** Everything a chosen record stores, besides meta: record, slot index, stream index. */
 function recordOps(r: ChosenRecord): { ops: BatchOp[]; end: number } {
   const end = recordEnd(r)
-  const body = frame(r)
+  const body = frameRecord(r)
   const ops: BatchOp[] = [{ type: 'put', key: recordKey(end, r.slot), value: body }]
   const summary: [string, number][] = []
   for (const [stream, offsets] of streamOffsets(r)) {
@@ -451,7 +453,7 @@ export class LevelLogStore implements LogStore {
       case 'accept':
         return {
           kind: 'ops',
-          ops: [{ type: 'put', key: acceptKey(w.slot), value: frame([[w.ballot.round, w.ballot.replica], w.value]) }],
+          ops: [{ type: 'put', key: acceptKey(w.slot), value: frameAccept(w.ballot, w.value) }],
         }
       case 'identity':
         return {

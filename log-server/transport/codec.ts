@@ -11,6 +11,7 @@
 
 import { Decoder, Encoder, ExtensionCodec } from '@msgpack/msgpack'
 import type { Message, SlotValue } from '../paxos/types.ts'
+import { rememberValueBytes, valueBytes } from '../value-bytes.ts'
 
 /** msgpack ext type of a pre-encoded SlotValue (application types are 0..127). */
 export const VALUE_EXT = 0x51
@@ -34,7 +35,12 @@ const extensionCodec = new ExtensionCodec()
 extensionCodec.register({
   type: VALUE_EXT,
   encode: (input) => (input instanceof PreEncoded ? input.bytes : null),
-  decode: (data) => valueDecoder.decode(data),
+  decode: (data) => {
+    const value = valueDecoder.decode(data) as SlotValue
+    // Stored as received: the accept and chosen records splice these bytes in (value-bytes.ts).
+    if (typeof value === 'object' && value !== null) rememberValueBytes(value, data)
+    return value
+  },
 })
 
 interface ValueHolder {
@@ -48,7 +54,6 @@ export class MessageEncoder {
   private readonly encoder = new Encoder({ extensionCodec, ignoreUndefined: true })
   /** For the others: skipping the extension lookup per object saves ~10% on small messages. */
   private readonly plainEncoder = new Encoder({ ignoreUndefined: true })
-  private readonly valueEncoder = new Encoder({ ignoreUndefined: true })
   private cache = new Map<SlotValue, PreEncoded>()
 
   /** How many SlotValue encodings the cache saved (for tests and benchmarks). */
@@ -72,7 +77,7 @@ export class MessageEncoder {
   private pre(value: SlotValue): PreEncoded {
     let p = this.cache.get(value)
     if (p === undefined) {
-      p = new PreEncoded(this.valueEncoder.encode(value))
+      p = new PreEncoded(valueBytes(value))
       this.cache.set(value, p)
     } else {
       this.cacheHits++

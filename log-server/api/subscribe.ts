@@ -21,6 +21,7 @@ import type { ErrorBody } from './http-errors.ts'
 import { parseQueryInt, parseStreamList, subscribeQuerySchema } from './validate.ts'
 import type { Query } from './validate.ts'
 import { NDJSON_TYPE, encodeJson, encodeMsgpack } from './wire.ts'
+import { encodeReadAnswer } from './read-answer.ts'
 import type { WireFormat } from './wire.ts'
 
 export interface PushFrame {
@@ -205,7 +206,8 @@ function webSocketSink(socket: WebSocket, format: WireFormat): PushSink {
   const isOpen = (): boolean => socket.readyState === socket.OPEN
   return {
     frame(f) {
-      if (isOpen()) socket.send(encode(f), { binary: format === 'msgpack' })
+      // A push frame has a read answer's shape: msgpack frames are written directly (read-answer.ts).
+      if (isOpen()) socket.send(format === 'msgpack' ? encodeReadAnswer(f.entries, f.next) : encode(f), { binary: format === 'msgpack' })
     },
     fail(body, status) {
       if (!isOpen()) return

@@ -52,7 +52,9 @@ describe('slot value bytes, shared by transport and storage', () => {
     const got = received(v)
     const b = valueBytes(got)
     expect(valueBytes(got)).toBe(b)
-    const d = (got.ops[0] as { entries: { data: Uint8Array }[] }).entries[0]!.data
+    const op0 = got.ops[0]!
+    if (op0.kind !== 'append') throw new Error('expected an append')
+    const d = op0.entries[0]!.data
     expect(b.buffer).toBe(d.buffer) // a view of the frame it arrived in
     expect(valueBytes(v)).toBe(valueBytes(v))
   })

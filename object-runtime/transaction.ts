@@ -332,7 +332,13 @@ export class Transaction {
   /** The commit: one conditional append (see runTransaction), answering its position. */
   append(): Promise<number[]> {
     const entry = { streams: this.writeStreams, data: encodeTx(this.ops), keys: [...this.writeKeys] }
-    return this.host.log.append([entry], { reads: this.readDependencies() })
+    const reads = this.readDependencies()
+    // The views and snapshots are not read again (a retry begins a new transaction): let
+    // the collector have them now rather than after the round trip (many transactions
+    // wait at once; what they hold would otherwise survive into the old generation).
+    this.views.clear()
+    this.captured.clear()
+    return this.host.log.append([entry], { reads })
   }
 }
 

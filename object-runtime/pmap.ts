@@ -288,12 +288,239 @@ function* entriesIn(node: TrieNode, shift: number): Generator<[unknown, unknown]
 
 const EMPTY_ROOT: TrieNode = Object.freeze([0, 0, null]) as unknown as TrieNode
 
+/** Marks a deleted entry of a Pending table. */
+const DELETED: unique symbol = Symbol('deleted')
+
+/**
+ * The entries of a working copy that started empty, before its trie is built (see
+ * PMap.setPending): an open-addressing hash table on hashKey. Entries are appended in
+ * arrays (keys, values, hashes); `slots` holds entry index + 1, 0 for free. A deleted
+ * entry keeps its slot (a tombstone) until the table grows. A lookup mostly touches one
+ * slot and one stored hash; keys are compared only when the 32-bit hashes are equal.
+ */
+class Pending {
+  keys: unknown[] = []
+  values: unknown[] = []
+  hashes = new Int32Array(16)
+  /** Entries appended (live and deleted). */
+  used = 0
+  /** Live entries. */
+  size = 0
+  private slots = new Int32Array(32)
+
+  /** The entry of `key`, or -1. */
+  find(key: unknown, h: number): number {
+    const slots = this.slots
+    const mask = slots.length - 1
+    for (let i = h & mask; ; i = (i + 1) & mask) {
+      const s = slots[i]!
+      if (s === 0) return -1
+      const e = s - 1
+      if (this.hashes[e] === h && keyEquals(this.keys[e], key)) return e
+    }
+  }
+
+  /** Sets `key`: 0 if nothing changed, 1 if added, 2 if its value changed. */
+  set(key: unknown, h: number, value: unknown): 0 | 1 | 2 {
+    const slots = this.slots
+    const mask = slots.length - 1
+    let i = h & mask
+    for (; ; i = (i + 1) & mask) {
+      const s = slots[i]!
+      if (s === 0) break
+      const e = s - 1
+      if (this.hashes[e] === h && keyEquals(this.keys[e], key)) {
+        if (Object.is(this.values[e], value)) return 0
+        this.values[e] = value
+        return 2
+      }
+    }
+    const e = this.used++
+    if (e === this.hashes.length) {
+      const grown = new Int32Array(e * 2)
+      grown.set(this.hashes)
+      this.hashes = grown
+    }
+    this.keys.push(key)
+    this.values.push(value)
+    this.hashes[e] = h
+    slots[i] = e + 1
+    this.size++
+    if (this.used * 2 > slots.length) this.rehash()
+    return 1
+  }
+
+  delete(key: unknown, h: number): boolean {
+    const e = this.find(key, h)
+    if (e < 0) return false
+    // The slot stays (probes go past it); the entry no longer matches any key.
+    this.keys[e] = DELETED
+    this.values[e] = undefined
+    this.hashes[e] = ~this.hashes[e]!
+    this.size--
+    return true
+  }
+
+  /** Live entries only, in a table at most a quarter full. */
+  private rehash(): void {
+    let live = 0
+    for (let e = 0; e < this.used; e++) {
+      if (this.keys[e] === DELETED) continue
+      this.keys[live] = this.keys[e]
+      this.values[live] = this.values[e]
+      this.hashes[live] = this.hashes[e]!
+      live++
+    }
+    this.keys.length = live
+    this.values.length = live
+    this.used = live
+    let cap = 32
+    while (cap < live * 4) cap *= 2
+    const slots = new Int32Array(cap)
+    const mask = cap - 1
+    for (let e = 0; e < live; e++) {
+      let i = this.hashes[e]! & mask
+      while (slots[i] !== 0) i = (i + 1) & mask
+      slots[i] = e + 1
+    }
+    this.slots = slots
+  }
+}
+
+/** Per level of a bulk build (0..6, 7 for collision nodes): the node being filled, and its fragments' runs. */
+const bulkNodes: unknown[][] = Array.from({ length: 8 }, () => [])
+const bulkRuns = Array.from({ length: 8 }, () => new Int32Array(64))
+
+/** The entries of a bulk build, in trie order (see buildTrie). */
+interface Bulk {
+  readonly keys: unknown[]
+  readonly values: unknown[]
+  readonly hashes: Int32Array
+  readonly owner: Owner | null
+}
+
+/**
+ * The canonical node for the entries [lo, hi) of a bulk build (sorted in trie order, and
+ * with equal hash fragments above `shift`): exactly the node that inserting them one by
+ * one makes, since the shape depends only on the set of keys. Each fragment of this level
+ * is a run of consecutive entries: one entry stays here, more make a child.
+ */
+function buildNode(b: Bulk, lo: number, hi: number, shift: number): TrieNode {
+  const { keys, values, hashes } = b
+  if (shift > MAX_SHIFT) {
+    // Equal 32-bit hashes: a collision node, sorted like setInCollision keeps it.
+    const order = Array.from({ length: hi - lo }, (_, i) => lo + i).sort((x, y) => compareKeys(keys[x], keys[y]))
+    const node: TrieNode = [hashes[lo]!, 0, b.owner]
+    for (const x of order) node.push(keys[x], values[x])
+    return node
+  }
+  const level = shift / BITS
+  const runs = bulkRuns[level]! // runs[f]: start of fragment f's run, runs[32 + f]: its length
+  runs.fill(0, 32)
+  let datamap = 0
+  let nodemap = 0
+  for (let i = lo; i < hi; ) {
+    const f = (hashes[i]! >>> shift) & MASK
+    let j = i + 1
+    while (j < hi && ((hashes[j]! >>> shift) & MASK) === f) j++
+    runs[f] = i
+    runs[32 + f] = j - i
+    if (j - i === 1) datamap |= 1 << f
+    else nodemap |= 1 << f
+    i = j
+  }
+  const node = bulkNodes[level]!
+  node.length = 0
+  node.push(datamap | 0, nodemap | 0, b.owner)
+  // Entries in bit order, then children in bit order.
+  for (let f = 0; f < 32; f++) {
+    if (runs[32 + f] !== 1) continue
+    const x = runs[f]!
+    node.push(keys[x], values[x])
+  }
+  for (let f = 0; f < 32; f++) {
+    const n = runs[32 + f]!
+    if (n > 1) node.push(buildNode(b, runs[f]!, runs[f]! + n, shift + BITS))
+  }
+  const out = node.slice() // exactly sized
+  node.length = 0
+  return out
+}
+
+/** A hash's fragments, level 0 first, as one unsigned number: sorting by it sorts in trie order. */
+function trieOrder(h: number): number {
+  return (
+    (((h & MASK) << 27) |
+      (((h >>> 5) & MASK) << 22) |
+      (((h >>> 10) & MASK) << 17) |
+      (((h >>> 15) & MASK) << 12) |
+      (((h >>> 20) & MASK) << 7) |
+      (((h >>> 25) & MASK) << 2) |
+      (h >>> 30)) >>>
+    0
+  )
+}
+
+/**
+ * The trie of the live entries of a Pending table, built in one pass: the entries are
+ * sorted in trie order (a radix sort, 3 passes of 11 bits) and each node is made once,
+ * at its final size, from consecutive entries. Memory is read in order instead of one
+ * random walk down the trie per key.
+ */
+function buildTrie(table: Pending, owner: Owner | null): TrieNode {
+  const n = table.size
+  if (n === 0) return EMPTY_ROOT
+  const { keys, values, hashes } = table
+  let order = new Uint32Array(n)
+  let idx = new Int32Array(n)
+  for (let e = 0, i = 0; e < table.used; e++) {
+    if (keys[e] === DELETED) continue
+    order[i] = trieOrder(hashes[e]!)
+    idx[i] = e
+    i++
+  }
+  let order2 = new Uint32Array(n)
+  let idx2 = new Int32Array(n)
+  const counts = new Int32Array(2048)
+  for (let shift = 0; shift < 32; shift += 11) {
+    counts.fill(0)
+    for (let x = 0; x < n; x++) counts[(order[x]! >>> shift) & 2047]!++
+    for (let d = 0, at = 0; d < 2048; d++) {
+      const c = counts[d]!
+      counts[d] = at
+      at += c
+    }
+    for (let x = 0; x < n; x++) {
+      const to = counts[(order[x]! >>> shift) & 2047]!++
+      order2[to] = order[x]!
+      idx2[to] = idx[x]!
+    }
+    ;[order, order2] = [order2, order]
+    ;[idx, idx2] = [idx2, idx]
+  }
+  const sortedKeys = new Array<unknown>(n)
+  const sortedValues = new Array<unknown>(n)
+  const sortedHashes = new Int32Array(n)
+  for (let x = 0; x < n; x++) {
+    const from = idx[x]!
+    sortedKeys[x] = keys[from]
+    sortedValues[x] = values[from]
+    sortedHashes[x] = hashes[from]!
+  }
+  return buildNode({ keys: sortedKeys, values: sortedValues, hashes: sortedHashes, owner }, 0, n, 0)
+}
+
 export class PMap<K extends PMapKey, V> implements Iterable<[K, V]> {
   private root: TrieNode
   private count: number
   /** Non-null while transient: nodes with this owner may be changed in place. */
   private owner: Owner | null
   private altered = false
+  /**
+   * Transient only: while the trie is empty, the entries go here instead (see
+   * materialize()), and `count` is this map's size. Null otherwise.
+   */
+  private pending: Pending | null = null
 
   private constructor(root: TrieNode, count: number, owner: Owner | null) {
     this.root = root
@@ -316,17 +543,24 @@ export class PMap<K extends PMapKey, V> implements Iterable<[K, V]> {
   }
 
   get(key: K): V | undefined {
+    const pending = this.pending
+    if (pending !== null) {
+      const e = pending.find(key, hashKey(key))
+      return e < 0 ? undefined : (pending.values[e] as V)
+    }
     const v = lookup(this.root, hashKey(key), key)
     return v === NOT_FOUND ? undefined : (v as V)
   }
 
   has(key: K): boolean {
+    if (this.pending !== null) return this.pending.find(key, hashKey(key)) >= 0
     return lookup(this.root, hashKey(key), key) !== NOT_FOUND
   }
 
   /** Persistent: a new map (this one untouched). Transient: changes this map and returns it. */
   set(key: K, value: V): PMap<K, V> {
     if (key === 0) key = 0 as K // -0 is stored as +0, like a JS Map does
+    if (this.owner !== null && (this.pending !== null || this.count === 0)) return this.setPending(key, value)
     change.added = false
     change.changed = false
     const root = setIn(this.root, 0, hashKey(key), key, value, this.owner)
@@ -343,6 +577,14 @@ export class PMap<K extends PMapKey, V> implements Iterable<[K, V]> {
 
   /** Persistent: a new map without `key`. Transient: removes it from this map. */
   delete(key: K): PMap<K, V> {
+    const pending = this.pending
+    if (pending !== null) {
+      if (pending.delete(key, hashKey(key))) {
+        this.count = pending.size
+        this.altered = true
+      }
+      return this
+    }
     change.removed = false
     // The root itself is never inlined: deleteIn only inlines children into their parent.
     const newRoot = deleteIn(this.root, 0, hashKey(key), key, this.owner)
@@ -361,6 +603,7 @@ export class PMap<K extends PMapKey, V> implements Iterable<[K, V]> {
       if (this.count > 0) this.altered = true
       this.root = EMPTY_ROOT
       this.count = 0
+      this.pending = null
       return this
     }
     return this.count === 0 ? this : PMap.empty<K, V>()
@@ -368,13 +611,47 @@ export class PMap<K extends PMapKey, V> implements Iterable<[K, V]> {
 
   /** A transient copy, O(1): nodes are copied the first time a change touches them. */
   asMutable(): PMap<K, V> {
+    this.materialize()
     return new PMap<K, V>(this.root, this.count, new Owner())
   }
 
   /** Seals this map in place (O(1)); later changes return new maps. */
   asImmutable(): PMap<K, V> {
+    this.materialize()
     this.owner = null
     return this
+  }
+
+  /**
+   * A working copy that starts empty (a replay from scratch, a checkpoint being loaded)
+   * keeps its entries in a hash table until it must be a trie (sealed, copied or iterated in
+   * canonical order), then builds the trie in one pass. One random walk down a deep trie
+   * per key is mostly cache misses (~1 µs per key at a million keys, measured); the table
+   * and the bulk build touch memory far less. Same keys, same trie, same answers.
+   */
+  private setPending(key: K, value: V): PMap<K, V> {
+    const pending = (this.pending ??= new Pending())
+    if (pending.set(key, hashKey(key), value) === 0) return this
+    this.count = pending.size
+    this.altered = true
+    return this
+  }
+
+  /** Moves the pending entries (if any) into the trie: a few one by one, many in a bulk build. */
+  private materialize(): void {
+    const pending = this.pending
+    if (pending === null) return
+    this.pending = null
+    if (pending.size > 16) {
+      this.root = buildTrie(pending, this.owner)
+      return
+    }
+    let root = EMPTY_ROOT
+    for (let e = 0; e < pending.used; e++) {
+      const k = pending.keys[e]
+      if (k !== DELETED) root = setIn(root, 0, pending.hashes[e]!, k, pending.values[e], this.owner)
+    }
+    this.root = root
   }
 
   get isTransient(): boolean {
@@ -387,6 +664,7 @@ export class PMap<K extends PMapKey, V> implements Iterable<[K, V]> {
   }
 
   forEach(fn: (value: V, key: K) => void): void {
+    this.materialize()
     forEachIn(this.root, 0, fn as (value: unknown, key: unknown) => void)
   }
 
@@ -409,6 +687,7 @@ export class PMap<K extends PMapKey, V> implements Iterable<[K, V]> {
   }
 
   [Symbol.iterator](): Iterator<[K, V]> {
+    this.materialize()
     return entriesIn(this.root, 0) as Iterator<[K, V]>
   }
 }

@@ -154,9 +154,82 @@ describe('PMap', () => {
       snapshots.push([sealed, new Map(model)])
       m = sealed.asMutable()
     }
-    expectSame(m, model)
-    for (const [snap, copy] of snapshots) expectSame(snap, copy)
+    /** Entries as [key, value] sorted by key, from the map's own iteration and from the model. */
+    const sorted = (entries: Array<[string | number, number]>): string => JSON.stringify(entries.map(([k, v]) => [typeof k, String(k), v]).sort())
+    const check = (map: PMap<string | number, number>, copy: Map<string | number, number>): void => {
+      expect(map.size).toBe(copy.size)
+      expect(sorted(map.entries())).toBe(sorted([...copy]))
+      expect([...copy].every(([k, v]) => map.get(k) === v)).toBe(true)
+    }
+    check(m, model)
+    for (const [snap, copy] of snapshots) check(snap, copy)
     // Canonical after all that: the same order as a map built directly.
     expect(m.keys()).toEqual(PMap.from([...model]).keys())
+  })
+
+  test('a working copy that starts empty (entries held aside, then one bulk build) makes the same trie as inserts one by one', () => {
+    /** Whether two tries have the same nodes, slot by slot (owner slots aside). */
+    const sameTrie = (a: PMap<string | number, number>, b: PMap<string | number, number>): boolean => {
+      const same = (x: unknown, y: unknown): boolean => {
+        if (!Array.isArray(x) || !Array.isArray(y)) return Object.is(x, y)
+        if (x.length !== y.length) return false
+        for (let i = 0; i < x.length; i++) if (i !== 2 && !same(x[i], y[i])) return false
+        return true
+      }
+      const root = (m: PMap<string | number, number>): unknown => (m as unknown as { root: unknown }).root
+      return same(root(a), root(b))
+    }
+    const sets = [
+      collisions,
+      [...Array.from({ length: 3000 }, (_, i) => (i % 3 === 0 ? i - 1500 : `key-${i}`)), ...collisions, NaN, 0.5], // collision nodes built in bulk
+      [0, -0, NaN, 0.5, 1e300, 'a', '1', 1, ...collisions.slice(0, 4)],
+      ...Array.from({ length: 20 }, (_, n) => Array.from({ length: n }, (_, i) => `s${i * 37}`)),
+    ]
+    for (const keys of sets) {
+      let oneByOne = PMap.empty<string | number, number>() // persistent: never held aside
+      keys.forEach((k, i) => (oneByOne = oneByOne.set(k, i)))
+      const work = PMap.empty<string | number, number>().asMutable()
+      keys.forEach((k, i) => work.set(k, i))
+      expect(work.size).toBe(oneByOne.size)
+      expect(keys.every((k) => Object.is(work.get(k), oneByOne.get(k)) && work.has(k))).toBe(true)
+      const bulk = work.asImmutable()
+      expect(sameTrie(bulk, oneByOne)).toBe(true)
+      expect(bulk.keys()).toEqual(oneByOne.keys())
+    }
+  })
+
+  test('a working copy that starts empty: results, sizes and wasAltered as in the trie', () => {
+    const work = PMap.empty<string, number | undefined>().asMutable()
+    expect(work.wasAltered()).toBe(false)
+    work.set('a', undefined)
+    expect(work.wasAltered()).toBe(true)
+    expect(work.has('a')).toBe(true)
+    expect(work.size).toBe(1)
+    const again = PMap.empty<string, number | undefined>().asMutable()
+    again.delete('x')
+    again.clear()
+    expect(again.wasAltered()).toBe(false)
+    // Same value again: no change; an undefined value replaced: a change.
+    const m = PMap.from<string, number | undefined>([['u', undefined], ['n', NaN]]).asMutable()
+    const fresh = PMap.empty<string, number | undefined>().asMutable()
+    fresh.set('u', undefined)
+    fresh.set('n', NaN)
+    const sealed = fresh.asImmutable().asMutable()
+    sealed.set('u', undefined)
+    sealed.set('n', NaN)
+    expect(sealed.wasAltered()).toBe(false)
+    m.clear()
+    m.set('u', 1)
+    m.set('u', 1)
+    expect(m.size).toBe(1)
+    expect([...m]).toEqual([['u', 1]])
+    // Iterating a working copy builds its trie; it goes on changing in place.
+    const it = PMap.empty<string, number>().asMutable()
+    for (let i = 0; i < 40; i++) it.set(`k${i}`, i)
+    expect(it.keys().length).toBe(40)
+    it.set('k40', 40)
+    it.delete('k0')
+    expect(it.size).toBe(40)
+    expect(it.asImmutable().entries()).toEqual(PMap.from(Array.from({ length: 40 }, (_, i) => [`k${i + 1}`, i + 1] as [string, number])).entries())
   })
 })

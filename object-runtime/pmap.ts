@@ -388,7 +388,7 @@ class Pending {
 }
 
 /** Per level of a bulk build (0..6, 7 for collision nodes): the node being filled, and its fragments' runs. */
-const bulkNodes: unknown[][] = Array.from({ length: 8 }, () => [])
+const bulkNodes: unknown[][] = Array.from({ length: 8 }, () => new Array<unknown>(HEADER + 64).fill(undefined))
 const bulkRuns = Array.from({ length: 8 }, () => new Int32Array(64))
 
 /** The entries of a bulk build, in trie order (see buildTrie). */
@@ -429,21 +429,26 @@ function buildNode(b: Bulk, lo: number, hi: number, shift: number): TrieNode {
     else nodemap |= 1 << f
     i = j
   }
+  // Filled by index and copied out at its exact size; the scratch array keeps its room
+  // (setting its length to 0 would drop it) and is cleared of references afterwards.
   const node = bulkNodes[level]!
-  node.length = 0
-  node.push(datamap | 0, nodemap | 0, b.owner)
+  node[0] = datamap | 0
+  node[1] = nodemap | 0
+  node[2] = b.owner
+  let size = HEADER
   // Entries in bit order, then children in bit order.
   for (let f = 0; f < 32; f++) {
     if (runs[32 + f] !== 1) continue
     const x = runs[f]!
-    node.push(keys[x], values[x])
+    node[size++] = keys[x]
+    node[size++] = values[x]
   }
   for (let f = 0; f < 32; f++) {
     const n = runs[32 + f]!
-    if (n > 1) node.push(buildNode(b, runs[f]!, runs[f]! + n, shift + BITS))
+    if (n > 1) node[size++] = buildNode(b, runs[f]!, runs[f]! + n, shift + BITS)
   }
-  const out = node.slice() // exactly sized
-  node.length = 0
+  const out = node.slice(0, size)
+  node.fill(undefined, 0, size)
   return out
 }
 

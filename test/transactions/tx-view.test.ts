@@ -3,8 +3,8 @@
 // on every path the view takes (flat args used as they are, other args copied through
 // the codec, objects opened during the transaction, concurrent first uses of one object).
 import { afterEach, describe, expect, test } from 'vitest'
-import { PMap, defineObject, decodeRecord, streamOf } from '../../object-runtime/index.ts'
-import type { Runtime } from '../../object-runtime/index.ts'
+import { PMap, TransactionAborted, defineObject, decodeRecord, streamOf } from '../../object-runtime/index.ts'
+import type { AppendEntry, AppendOptions, Runtime } from '../../object-runtime/index.ts'
 import { QMap } from '../../objects/index.ts'
 import { cluster } from '../runtime/helpers.ts'
 import type { Cluster } from '../runtime/helpers.ts'
@@ -187,5 +187,60 @@ describe('transaction views', () => {
       hold = false
       for (const deliver of held.splice(0)) deliver()
     }
+  })
+
+  test('large transactions (many keys, many objects): every read and write key sent once, conflicts found on any of them', async () => {
+    c = await cluster(1)
+    const sent: Array<{ entries: readonly AppendEntry[]; options?: AppendOptions }> = []
+    let hold = false // holds back the runtime's pushes: its local state goes stale
+    const rt = await c.add({
+      wrap: (client) =>
+        Object.assign(Object.create(client) as typeof client, {
+          append: (entries: readonly AppendEntry[], options?: AppendOptions) => {
+            if (options?.reads !== undefined) sent.push({ entries, options })
+            return client.append(entries, options)
+          },
+          subscribe: (...[streams, from, onEntries, onError]: Parameters<typeof client.subscribe>) =>
+            client.subscribe(streams, from, (entries, next) => (hold ? undefined : onEntries(entries, next)), onError),
+        }),
+    })
+    const other = c.runtimes[0]!
+    const OBJECTS = 20
+    const KEYS = 30
+    const maps = Array.from({ length: OBJECTS }, (_, i) => rt.open(QMap<string, number>, `m${i}`))
+    const others = Array.from({ length: OBJECTS }, (_, i) => other.open(QMap<string, number>, `m${i}`))
+    const run = (): Promise<number> =>
+      rt.transaction(
+        async () => {
+          let sum = 0
+          for (let round = 0; round < 2; round++) {
+            for (const m of maps) for (let k = 0; k < KEYS; k++) sum += (await m.get(`k${k}`)) ?? 0
+          }
+          for (const m of maps) for (let k = 0; k < KEYS; k += 2) await m.set(`k${k}`, 1)
+          for (const m of maps) await m.set('k0', 2)
+          return sum
+        },
+        { retries: 0 },
+      )
+    expect(await run()).toBe(0)
+    expect(sent).toHaveLength(1)
+    const { entries, options } = sent[0]!
+    const reads = options!.reads!.map((r) => `${r.stream} ${r.key}`)
+    expect(new Set(reads).size).toBe(reads.length)
+    expect(reads).toHaveLength(OBJECTS * (KEYS + 1)) // each key once, and '*' once per object
+    const keys = entries[0]!.keys!
+    expect(new Set(keys).size).toBe(keys.length)
+    expect([...keys].sort()).toEqual([...Array.from({ length: KEYS / 2 }, (_, i) => `=k${i * 2}`), '+'].sort())
+    expect(entries[0]!.streams).toHaveLength(OBJECTS)
+    // Another runtime writes a key the transaction reads (never writes), unseen by it: the first attempt conflicts.
+    hold = true
+    await others[OBJECTS - 1]!.set(`k${KEYS - 1}`, 5)
+    const err = await run().then(
+      () => null,
+      (e: unknown) => e,
+    )
+    expect(err).toBeInstanceOf(TransactionAborted)
+    expect((err as TransactionAborted).objectName).toBe(`m${OBJECTS - 1}`)
+    expect((err as TransactionAborted).key).toBe(`k${KEYS - 1}`)
   })
 })

@@ -24,6 +24,7 @@
 // floor) before voting, as Paxos Made Live prescribes.
 
 import { quorum, type CoreConfig } from './config.ts'
+import { ConflictTable, type ConflictRecord } from './conflicts.ts'
 import type { Rng } from './rng.ts'
 import {
   ZERO_BALLOT,
@@ -33,7 +34,6 @@ import {
   type AppliedState,
   type Ballot,
   type ChosenRecord,
-  type ConflictInfo,
   type CoreStatus,
   type Entry,
   type Message,
@@ -43,7 +43,6 @@ import {
   type PersistedState,
   type ProposalErrorCode,
   type ProposalResult,
-  type ReadDependency,
   type ReadIndexResult,
   type RefusedEntry,
   type ReplicaId,
@@ -82,13 +81,13 @@ interface QueuedOp {
   readonly op: Op
   readonly entries: number
   readonly bytes: number
-  /** Conflict keys (stream + NUL + key) this op writes, counted in pendingWrites until applied. */
-  readonly keys: readonly string[]
+  /** Conflict records of the keys this op writes, counted as pending until applied. */
+  readonly keys: readonly ConflictRecord[]
 }
 
 interface InflightSlot {
-  /** Conflict keys its ops write, released from pendingWrites when the slot is applied. */
-  readonly keys: readonly string[]
+  /** Conflict records of the keys its ops write, released when the slot is applied. */
+  readonly keys: readonly ConflictRecord[]
   readonly value: SlotValue
   /** Replica -> incarnation it acked with (self included). */
   readonly acks: Map<ReplicaId, number>
@@ -129,19 +128,7 @@ function opSize(op: Op): { entries: number; bytes: number } {
   return { entries: op.entries.length, bytes }
 }
 
-/** Conflict keys an op writes, as stream + NUL + key, once per (stream, key). */
-const NO_KEYS: readonly string[] = Object.freeze([])
-
-function writtenKeys(op: Op): readonly string[] {
-  if (op.kind !== 'append') return NO_KEYS
-  let out: string[] | null = null
-  for (const e of op.entries) {
-    if (e.keys === undefined || e.keys === null || e.keys.length === 0) continue
-    out ??= []
-    for (const st of e.streams) for (const k of e.keys) out.push(conflictKey(st, k))
-  }
-  return out === null ? NO_KEYS : [...new Set(out)]
-}
+const NO_KEYS: readonly ConflictRecord[] = Object.freeze([])
 
 /** Some entry of the append carries its own reads (per-entry conditions). */
 function hasEntryReads(op: AppendOp): boolean {
@@ -162,9 +149,6 @@ function dupResult(requestId: RequestId, dup: Outcome, sent: number, slot: numbe
     : { requestId, ok: true, outcome: dup, firstPosition, count, slot, ts, refused }
 }
 
-export function conflictKey(stream: string, key: string): string {
-  return `${stream}\u0000${key}`
-}
 
 function valueBytes(v: SlotValue): number {
   let b = 0
@@ -245,6 +229,7 @@ export class PaxosCore {
 
   constructor(config: CoreConfig, persisted: PersistedState | null, rng: Rng, now: number) {
     this.cfg = config
+    this.conflicts = new ConflictTable(config.conflictKeysMax)
     this.id = config.id
     this.n = config.replicas
     this.q = quorum(config.replicas)
@@ -844,8 +829,7 @@ export class PaxosCore {
     for (const h of this.heldConditional) fail(h.requestId)
     this.heldConditional = []
     this.conflictReady = false
-    this.clearConflictTable()
-    this.pendingWrites.clear()
+    this.conflicts.clear()
     this.releasing.clear()
     // Tokens of Outputs already returned stay meaningful; their slots are simply gone.
     for (let i = this.queueHead; i < this.queue.length; i++) fail(this.queue[i]!.requestId)
@@ -955,7 +939,7 @@ export class PaxosCore {
         this.heldConditional.push({ requestId, op })
         return
       }
-      const conflict = this.checkReads(op.reads)
+      const conflict = this.conflicts.check(op.reads)
       if (conflict !== null) {
         this.out.results.push({
           requestId,
@@ -968,8 +952,14 @@ export class PaxosCore {
         return
       }
     }
-    const keys = writtenKeys(op)
-    for (const k of keys) this.pendingWrites.set(k, (this.pendingWrites.get(k) ?? 0) + 1)
+    let keys = NO_KEYS
+    if (op.kind === 'append') {
+      for (const e of op.entries) {
+        if (e.keys == null || e.keys.length === 0) continue
+        if (keys === NO_KEYS) keys = []
+        this.conflicts.hold(e.streams, e.keys, keys as ConflictRecord[])
+      }
+    }
     // The reads of a conditional append matter only here, to the sequencer: the value
     // replicated and stored is the append without them.
     let proposed: Op = op
@@ -991,28 +981,19 @@ export class PaxosCore {
   private enqueueEach(requestId: RequestId, op: AppendOp): void {
     const kept: Entry[] = []
     let refused: RefusedEntry[] | null = null
-    let keys: string[] | null = null
+    let keys: ConflictRecord[] | null = null
     let bytes = 0
     for (let i = 0; i < op.entries.length; i++) {
       const e = op.entries[i]!
       if (e.reads != null && e.reads.length > 0) {
-        const conflict = this.checkReads(e.reads)
+        const conflict = this.conflicts.check(e.reads)
         if (conflict !== null) {
           ;(refused ??= []).push({ index: i, conflict })
           continue
         }
       }
-      if (e.keys != null && e.keys.length > 0) {
-        for (const st of e.streams) {
-          for (const key of e.keys) {
-            // Counted at once (a later entry of this op that read k conflicts with it), and
-            // once per listing: the release at apply goes down the same list.
-            const k = conflictKey(st, key)
-            ;(keys ??= []).push(k)
-            this.pendingWrites.set(k, (this.pendingWrites.get(k) ?? 0) + 1)
-          }
-        }
-      }
+      // Counted at once: a later entry of this op that read one of these keys conflicts with it.
+      if (e.keys != null && e.keys.length > 0) this.conflicts.hold(e.streams, e.keys, (keys ??= []))
       kept.push(e.reads === undefined ? e : e.keys === undefined ? { streams: e.streams, data: e.data } : { streams: e.streams, data: e.data, keys: e.keys })
       bytes += e.data.length
       for (const st of e.streams) bytes += st.length
@@ -1027,28 +1008,12 @@ export class PaxosCore {
     this.queueBytes += bytes
   }
 
-  /** The first read that a later write invalidates, or null if every read still holds. */
-  private checkReads(reads: readonly ReadDependency[]): ConflictInfo | null {
-    for (const r of reads) {
-      const k = conflictKey(r.stream, r.key)
-      if ((this.pendingWrites.get(k) ?? 0) > 0) return { stream: r.stream, key: r.key, version: r.version, position: -1 }
-      const last = this.conflictTable.get(k)
-      if (last !== undefined) {
-        if (last > r.version) return { stream: r.stream, key: r.key, version: r.version, position: last }
-      } else if (r.version < this.conflictWatermark) {
-        return { stream: r.stream, key: r.key, version: r.version, position: -1, watermark: this.conflictWatermark }
-      }
-    }
-    return null
-  }
-
   /** The leader has applied everything chosen before its term: conditional appends can be checked. */
   private maybeConflictReady(): void {
     if (this.role !== 'leader' || this.conflictReady || this.commitSlot < this.readyAt) return
     this.conflictReady = true
-    this.clearConflictTable()
     // Writes before this point are unknown to this leader: reads older than the tail conflict.
-    this.conflictWatermark = this.nextPosition - 1
+    this.conflicts.restart(this.nextPosition - 1)
     const held = this.heldConditional
     this.heldConditional = []
     for (const h of held) this.enqueue(h.requestId, h.op)
@@ -1059,41 +1024,9 @@ export class PaxosCore {
   private recordWrites(op: AppendOp, first: number): void {
     for (let j = 0; j < op.entries.length; j++) {
       const e = op.entries[j]!
-      if (e.keys == null || e.keys.length === 0) continue
-      for (const st of e.streams) {
-        for (const key of e.keys) {
-          // Updated in place, not moved to the end: deleting and re-adding one hot key
-          // (e.g. an object's "+" key, written by every op) is pathological in V8's
-          // Map. So eviction goes by first write, not last; an evicted key raises the
-          // watermark to its LAST write position, so that stays conservative.
-          const k = conflictKey(st, key)
-          const size = this.conflictTable.size
-          this.conflictTable.set(k, first + j)
-          if (this.conflictTable.size > size) this.conflictOrder.push(k) // a new key: first-write order
-        }
-      }
+      if (e.keys != null && e.keys.length > 0) this.conflicts.record(e.streams, e.keys, first + j)
     }
-    this.evictConflictKeys()
-  }
-
-  /** Forgets the earliest first-written keys past conflictKeysMax, raising the watermark. */
-  private evictConflictKeys(): void {
-    while (this.conflictTable.size > this.cfg.conflictKeysMax) {
-      const k = this.conflictOrder[this.conflictOrderHead++]!
-      const pos = this.conflictTable.get(k)!
-      this.conflictTable.delete(k)
-      if (pos > this.conflictWatermark) this.conflictWatermark = pos
-    }
-    if (this.conflictOrderHead > 1024 && this.conflictOrderHead * 2 > this.conflictOrder.length) {
-      this.conflictOrder = this.conflictOrder.slice(this.conflictOrderHead)
-      this.conflictOrderHead = 0
-    }
-  }
-
-  private clearConflictTable(): void {
-    this.conflictTable.clear()
-    this.conflictOrder = []
-    this.conflictOrderHead = 0
+    this.conflicts.evict()
   }
 
   /** Cut batches from the queue into new slots while the pipeline window has room. */
@@ -1115,7 +1048,7 @@ export class PaxosCore {
     while (this.inflight.size < this.cfg.inflightSlotsMax && this.queueHead < this.queue.length) {
       const ops: Op[] = []
       const requests: RequestId[] = []
-      let keys: string[] | null = null
+      let keys: ConflictRecord[] | null = null
       let entries = 0
       let bytes = 0
       while (this.queueHead < this.queue.length) {
@@ -1142,7 +1075,7 @@ export class PaxosCore {
     }
   }
 
-  private proposeSlot(slot: number, value: SlotValue, requests: RequestId[], keys: readonly string[] = []): void {
+  private proposeSlot(slot: number, value: SlotValue, requests: RequestId[], keys: readonly ConflictRecord[] = NO_KEYS): void {
     const b = this.ballot
     this.accepted.set(slot, { ballot: b, value })
     this.write({ kind: 'accept', slot, ballot: b, value })
@@ -1189,25 +1122,13 @@ export class PaxosCore {
   /** Requests of slots chosen by this leader, answered when the slot is applied. */
   private readonly waiting = new Map<number, RequestId[]>()
   /** Conflict keys of slots chosen by this leader, released when the slot is applied. */
-  private readonly releasing = new Map<number, readonly string[]>()
+  private readonly releasing = new Map<number, readonly ConflictRecord[]>()
 
   // Conditional appends (the leader as sequencer). Valid only while this replica leads
   // and has applied everything chosen before its term (conflictReady).
   private conflictReady = false
-  /** Conflict key -> position of its last write applied since conflictReady. */
-  private readonly conflictTable = new Map<string, number>()
-  /**
-   * The table's keys in first-write order from conflictOrderHead on: eviction takes them
-   * from the front. Not the Map's own order: taking the first entry of a Map after many
-   * deletions at its front is pathological in V8 (the deleted slots are walked every
-   * time: ~40 µs per eviction at 200,000 keys, which capped writes with keys at ~20K/s).
-   */
-  private conflictOrder: string[] = []
-  private conflictOrderHead = 0
-  /** Writes of keys not in the table are at or below this position (-1: none). */
-  private conflictWatermark = -1
-  /** Conflict key -> writes queued or in flight at this leader (not applied yet). */
-  private readonly pendingWrites = new Map<string, number>()
+  /** Last applied writes and pending writes per (stream, key); see conflicts.ts. */
+  private readonly conflicts: ConflictTable
   /** Conditional appends that arrived before conflictReady. */
   private heldConditional: { requestId: RequestId; op: Op }[] = []
 
@@ -1483,11 +1404,7 @@ export class PaxosCore {
     const release = this.releasing.get(slot)
     if (release !== undefined) {
       this.releasing.delete(slot)
-      for (const k of release) {
-        const c = (this.pendingWrites.get(k) ?? 0) - 1
-        if (c > 0) this.pendingWrites.set(k, c)
-        else this.pendingWrites.delete(k)
-      }
+      this.conflicts.release(release)
     }
     const requests = this.waiting.get(slot)
     if (requests !== undefined) {

@@ -1,0 +1,67 @@
+// The leader's conflict table (log-server/paxos/conflicts.ts) on its own: pending writes
+// always conflict and are never forgotten, eviction goes by first write and raises the
+// watermark to the last write, a restart keeps only what is pending.
+import { describe, expect, it } from 'vitest'
+import { ConflictTable, type ConflictRecord } from '../../log-server/paxos/conflicts.ts'
+
+const read = (key: string, version: number, stream = 's') => [{ stream, key, version }]
+
+describe('ConflictTable', () => {
+  it('a held write conflicts with any read of its key until released; an applied one with older reads only', () => {
+    const t = new ConflictTable(10)
+    const held: ConflictRecord[] = []
+    t.hold(['s', 'u'], ['a'], held)
+    expect(t.check(read('a', 99))).toMatchObject({ key: 'a', position: -1 })
+    expect(t.check(read('a', 99, 'u'))).toMatchObject({ stream: 'u', key: 'a', position: -1 })
+    t.record(['s', 'u'], ['a'], 7)
+    t.release(held)
+    expect(t.check(read('a', 6))).toMatchObject({ key: 'a', position: 7 })
+    expect(t.check(read('a', 7))).toBeNull()
+    expect(t.check(read('b', -1))).toBeNull() // never written, watermark -1
+  })
+
+  it('evicts by first write past the bound, raising the watermark to the evicted key\'s last write', () => {
+    const t = new ConflictTable(2)
+    t.record(['s'], ['a'], 1)
+    t.record(['s'], ['b'], 2)
+    t.record(['s'], ['a'], 3) // in place: a stays first written
+    t.record(['s'], ['c'], 4)
+    t.evict()
+    expect(t.size).toBe(2)
+    expect(t.watermark).toBe(3)
+    expect(t.check(read('a', 2))).toMatchObject({ key: 'a', watermark: 3 })
+    expect(t.check(read('a', 3))).toBeNull()
+    expect(t.check(read('b', 1))).toMatchObject({ key: 'b', position: 2 })
+  })
+
+  it('never forgets a key with writes pending, and stops when only such keys are left', () => {
+    const t = new ConflictTable(1)
+    const held: ConflictRecord[] = []
+    t.hold(['s'], ['p', 'q'], held)
+    t.record(['s'], ['r'], 5)
+    t.evict()
+    expect(t.size).toBe(2) // p and q pending: over the bound, kept
+    expect(t.check(read('p', 100))).toMatchObject({ key: 'p', position: -1 })
+    expect(t.check(read('r', 4))).toMatchObject({ key: 'r', watermark: 5 })
+    t.release(held)
+    t.evict()
+    expect(t.size).toBe(1)
+  })
+
+  it('a restart forgets applied writes (reads below the new watermark conflict) but keeps pending ones', () => {
+    const t = new ConflictTable(10)
+    const held: ConflictRecord[] = []
+    t.record(['s'], ['a'], 3)
+    t.hold(['s'], ['b'], held)
+    t.restart(9)
+    expect(t.check(read('a', 8))).toMatchObject({ key: 'a', position: -1, watermark: 9 })
+    expect(t.check(read('a', 9))).toBeNull()
+    expect(t.check(read('b', 50))).toMatchObject({ key: 'b', position: -1 })
+    t.record(['s'], ['b'], 12)
+    t.release(held)
+    expect(t.check(read('b', 11))).toMatchObject({ key: 'b', position: 12 })
+    t.clear()
+    expect(t.size).toBe(0)
+    expect(t.check(read('b', -1))).toBeNull()
+  })
+})

@@ -119,6 +119,7 @@ export function parseAppendBody(body: unknown, msgpack: boolean, limits: HttpLim
     )
   }
   const entries: { streams: string[]; data: Uint8Array; keys?: string[]; reads?: { stream: string; key: string; version: number }[] }[] = []
+  const copies = msgpack ? new DataCopies(rawEntries, limits.entryBytesMax) : null
   for (let i = 0; i < rawEntries.length; i++) {
     const e: unknown = rawEntries[i]
     if (!isPlainObject(e)) throw new QuipuError('bad_request', `entries[${i}] must be an object, got ${describe(e)}`, { index: i })
@@ -134,7 +135,7 @@ export function parseAppendBody(body: unknown, msgpack: boolean, limits: HttpLim
     if (new Set(names).size !== names.length) {
       throw new QuipuError('bad_request', `entries[${i}].streams names a stream twice`, { index: i })
     }
-    const data = entryData(e['data'], i, msgpack, limits)
+    const data = entryData(e['data'], i, copies, limits)
     // Absent keys and reads stay absent (never undefined: the wire would turn it into null).
     const entry: (typeof entries)[number] = { streams: names, data }
     if (e['keys'] !== undefined) entry.keys = conflictKeys(e['keys'], `entries[${i}].keys`, limits.entryKeysMax, i)
@@ -202,28 +203,55 @@ function parseReads(raw: unknown, limits: HttpLimits, where: string): { stream: 
   return out
 }
 
-function entryData(data: unknown, i: number, msgpack: boolean, limits: HttpLimits): Uint8Array {
-  const tooLarge = (bytes: number): QuipuError =>
-    new QuipuError('too_large', `entries[${i}] has ${bytes} bytes of data; at most ${limits.entryBytesMax}`, {
-      index: i,
-      bytes,
-      limit: limits.entryBytesMax,
-    })
-  if (msgpack) {
+/**
+ * The data of a msgpack body's entries, copied out of the body into one buffer: the
+ * decoder hands out views into the whole request body, and a copy lets the replica keep
+ * the entries without pinning the body (up to bodyBytesMax) they came in. One allocation
+ * for all entries of the request, not one per entry.
+ */
+class DataCopies {
+  private readonly buf: Uint8Array
+  private at = 0
+  constructor(rawEntries: readonly unknown[], entryBytesMax: number) {
+    let total = 0
+    for (const e of rawEntries) {
+      const d = isPlainObject(e) ? e['data'] : undefined
+      if (d instanceof Uint8Array && d.byteLength <= entryBytesMax) total += d.byteLength
+    }
+    this.buf = new Uint8Array(total)
+  }
+
+  copy(data: Uint8Array): Uint8Array {
+    const start = this.at
+    this.buf.set(data, start)
+    this.at += data.byteLength
+    return this.buf.subarray(start, this.at)
+  }
+}
+
+function tooLarge(i: number, bytes: number, limits: HttpLimits): QuipuError {
+  return new QuipuError('too_large', `entries[${i}] has ${bytes} bytes of data; at most ${limits.entryBytesMax}`, {
+    index: i,
+    bytes,
+    limit: limits.entryBytesMax,
+  })
+}
+
+/** An entry's data: msgpack bin (copied by `copies`), or a strict base64 string in JSON (copies === null). */
+function entryData(data: unknown, i: number, copies: DataCopies | null, limits: HttpLimits): Uint8Array {
+  if (copies !== null) {
     if (!(data instanceof Uint8Array)) {
       throw new QuipuError('bad_request', `entries[${i}].data must be msgpack bin, got ${describe(data)}`, { index: i })
     }
-    if (data.byteLength > limits.entryBytesMax) throw tooLarge(data.byteLength)
-    // The decoder hands out views into the whole request body; a copy lets the replica
-    // keep one entry without pinning the body (up to bodyBytesMax) it came in.
-    return new Uint8Array(data)
+    if (data.byteLength > limits.entryBytesMax) throw tooLarge(i, data.byteLength, limits)
+    return copies.copy(data)
   }
   if (typeof data !== 'string') {
     throw new QuipuError('bad_request', `entries[${i}].data must be a base64 string, got ${describe(data)}`, { index: i })
   }
   // Check the size before decoding: a too-large entry costs no allocation.
   const declared = base64DecodedLength(data)
-  if (declared > limits.entryBytesMax) throw tooLarge(declared)
+  if (declared > limits.entryBytesMax) throw tooLarge(i, declared, limits)
   const bytes = decodeBase64Strict(data)
   if (bytes === undefined) {
     throw new QuipuError('bad_request', `entries[${i}].data is not valid base64 (standard alphabet, padded)`, { index: i })

@@ -138,3 +138,18 @@ describe('POST /v1/append: conditional appends', () => {
     expect(answer(res)).toEqual({ positions: [6, -1], refused })
   })
 })
+
+describe('parseAppendBody: msgpack data', () => {
+  it('copies every entry\'s data out of the request body into one buffer of exactly their bytes', async () => {
+    const { parseAppendBody } = await import('../../log-server/api/validate.ts')
+    const { validateHttpLimits } = await import('../../log-server/api/limits.ts')
+    const body = decode(msgpack({ entries: [{ streams: ['a'], data: new Uint8Array([1, 2, 3]) }, { streams: ['a'], data: new Uint8Array([4]) }], pad: new Uint8Array(1000) })) as Record<string, unknown>
+    const raw = (body['entries'] as { data: Uint8Array }[]).map((e) => e.data)
+    const req = parseAppendBody(body, true, validateHttpLimits({}))
+    const [a, b] = req.entries.map((e) => e.data)
+    expect([...a!, ...b!]).toEqual([1, 2, 3, 4])
+    expect(a!.buffer).toBe(b!.buffer)
+    expect(a!.buffer).not.toBe(raw[0]!.buffer) // not a view of the body
+    expect(a!.buffer.byteLength).toBe(4)
+  })
+})

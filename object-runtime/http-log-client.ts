@@ -190,6 +190,15 @@ export class HttpLogClient implements LogClient {
       sock.binaryType = 'nodebuffer'
       sock.on('message', (raw: Buffer) => {
         if (stopped) return
+        // A push frame has a read answer's shape: decoded by the same fast path (error frames by the library).
+        const fast = fastPushFrame(raw)
+        if (fast !== null) {
+          attempt = 0
+          if (fast.entries.length === 0 && fast.next <= cursor) return
+          cursor = Math.max(cursor, fast.next)
+          onEntries(fast.entries, cursor)
+          return
+        }
         let frame: { entries?: WireEntry[]; next?: number } & ErrorBody
         try {
           frame = decode(raw) as typeof frame
@@ -479,6 +488,14 @@ function decodeReadAnswer(buf: Uint8Array): unknown {
     // Malformed or unsupported for the fast path: the library decides.
   }
   return decode(buf)
+}
+
+function fastPushFrame(raw: Uint8Array): { entries: LogEntry[]; next: number } | null {
+  try {
+    return readAnswerDecoder.decodeReadAnswer(raw)
+  } catch {
+    return null // malformed for the fast path: the library decides
+  }
 }
 
 function toEntry(e: WireEntry): LogEntry {

@@ -55,6 +55,8 @@ export interface OpHeader {
 export class FastDecoder {
   private bytes: Uint8Array = new Uint8Array(0)
   private pos = 0
+  /** decodeReadAnswer: whether the bytes are a plain Uint8Array (not a Buffer or other subclass). */
+  private plain = false
   private readonly header: OpHeader = { kind: undefined, type: undefined, version: undefined, mutator: undefined, args: undefined }
 
   /** Decodes one whole msgpack value. Throws Unsupported or Malformed. */
@@ -106,6 +108,7 @@ export class FastDecoder {
   decodeReadAnswer(bytes: Uint8Array): { entries: LogEntry[]; next: number } | null {
     this.bytes = bytes
     this.pos = 0
+    this.plain = bytes.constructor === Uint8Array
     const fields = this.mapHeader()
     if (fields < 0) return null
     let entries: LogEntry[] | null | undefined = null
@@ -262,7 +265,10 @@ export class FastDecoder {
     if (!Number.isSafeInteger(ts)) return null
     p += 9
     this.pos = p
-    return { position, streams, data: b.subarray(dataAt, dataAt + len), ts }
+    // A view made by the constructor is the same view as subarray() makes of a plain
+    // Uint8Array, for less (no species lookup); a Buffer's views stay Buffers.
+    const data = this.plain ? new Uint8Array(b.buffer, b.byteOffset + dataAt, len) : b.subarray(dataAt, dataAt + len)
+    return { position, streams, data, ts }
   }
 
   /** Number of fields of a map header at the cursor, or -1 if the value is not a map. */

@@ -1,6 +1,7 @@
 import { decode, encode } from '@msgpack/msgpack'
 import fc from 'fast-check'
 import { describe, expect, test } from 'vitest'
+import { encodeReadAnswer } from '../../log-server/api/read-answer.ts'
 import { FastDecoder } from '../../object-runtime/fast-decode.ts'
 
 // The fast decoder builds short ASCII strings and small arrays by length (one case per
@@ -43,5 +44,23 @@ describe('FastDecoder by length', () => {
     expect(b).toBe(a)
     expect(b).toMatchObject({ mutator: 'delete', args: ['b'] })
     expect(args).toEqual(['a', 1]) // what was read out before stays
+  })
+
+  test('read answers: data are views of the answer bytes, of the same class (Uint8Array or Buffer)', () => {
+    const entries = Array.from({ length: 5 }, (_, i) => ({ position: 100 + i, streams: ['obj/a'], data: Uint8Array.from({ length: i * 3 }, (_, j) => i + j), ts: 1_700_000_000_000 }))
+    const buf = encodeReadAnswer(entries, 105)
+    const plain = new Uint8Array(buf.byteLength + 7).subarray(7)
+    plain.set(buf)
+    for (const bytes of [plain, buf]) {
+      const got = fast.decodeReadAnswer(bytes)!
+      expect(got.next).toBe(105)
+      expect(got.entries.map((e) => [e.position, e.streams, [...e.data], e.ts])).toEqual(entries.map((e) => [e.position, e.streams, [...e.data], e.ts]))
+      for (const e of got.entries) {
+        expect(e.data.buffer).toBe(bytes.buffer)
+        expect(e.data.constructor).toBe(bytes.constructor)
+        expect(e.data.byteOffset).toBeGreaterThanOrEqual(bytes.byteOffset)
+        expect(e.data.byteOffset + e.data.byteLength).toBeLessThanOrEqual(bytes.byteOffset + bytes.byteLength)
+      }
+    }
   })
 })

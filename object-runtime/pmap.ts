@@ -391,27 +391,36 @@ class Pending {
 const bulkNodes: unknown[][] = Array.from({ length: 8 }, () => new Array<unknown>(HEADER + 64).fill(undefined))
 const bulkRuns = Array.from({ length: 8 }, () => new Int32Array(64))
 
-/** The entries of a bulk build, in trie order (see buildTrie). */
+/** The entries of a bulk build: `order` and `idx` sorted in trie order (see buildTrie). */
 interface Bulk {
   readonly keys: unknown[]
   readonly values: unknown[]
   readonly hashes: Int32Array
+  /** trieOrder() of the hash of entry idx[i], ascending. */
+  readonly order: Uint32Array
+  /** Entry (index into keys, values, hashes) at each sorted position. */
+  readonly idx: Int32Array
   readonly owner: Owner | null
 }
 
+/** The fragment of `level` (0..6) in a trieOrder() value. */
+function orderFragment(order: number, level: number): number {
+  return level < 6 ? (order >>> (27 - BITS * level)) & MASK : order & 3
+}
+
 /**
- * The canonical node for the entries [lo, hi) of a bulk build (sorted in trie order, and
- * with equal hash fragments above `shift`): exactly the node that inserting them one by
- * one makes, since the shape depends only on the set of keys. Each fragment of this level
- * is a run of consecutive entries: one entry stays here, more make a child.
+ * The canonical node for the sorted positions [lo, hi) of a bulk build (equal hash
+ * fragments above `shift`): exactly the node that inserting them one by one makes, since
+ * the shape depends only on the set of keys. Each fragment of this level is a run of
+ * consecutive positions: one entry stays here, more make a child.
  */
 function buildNode(b: Bulk, lo: number, hi: number, shift: number): TrieNode {
-  const { keys, values, hashes } = b
+  const { keys, values, order, idx } = b
   if (shift > MAX_SHIFT) {
     // Equal 32-bit hashes: a collision node, sorted like setInCollision keeps it.
-    const order = Array.from({ length: hi - lo }, (_, i) => lo + i).sort((x, y) => compareKeys(keys[x], keys[y]))
-    const node: TrieNode = [hashes[lo]!, 0, b.owner]
-    for (const x of order) node.push(keys[x], values[x])
+    const entries = Array.from(idx.subarray(lo, hi)).sort((x, y) => compareKeys(keys[x], keys[y]))
+    const node: TrieNode = [b.hashes[entries[0]!]!, 0, b.owner]
+    for (const x of entries) node.push(keys[x], values[x])
     return node
   }
   const level = shift / BITS
@@ -420,9 +429,9 @@ function buildNode(b: Bulk, lo: number, hi: number, shift: number): TrieNode {
   let datamap = 0
   let nodemap = 0
   for (let i = lo; i < hi; ) {
-    const f = (hashes[i]! >>> shift) & MASK
+    const f = orderFragment(order[i]!, level)
     let j = i + 1
-    while (j < hi && ((hashes[j]! >>> shift) & MASK) === f) j++
+    while (j < hi && orderFragment(order[j]!, level) === f) j++
     runs[f] = i
     runs[32 + f] = j - i
     if (j - i === 1) datamap |= 1 << f
@@ -439,7 +448,7 @@ function buildNode(b: Bulk, lo: number, hi: number, shift: number): TrieNode {
   // Entries in bit order, then children in bit order.
   for (let f = 0; f < 32; f++) {
     if (runs[32 + f] !== 1) continue
-    const x = runs[f]!
+    const x = idx[runs[f]!]!
     node[size++] = keys[x]
     node[size++] = values[x]
   }
@@ -469,8 +478,8 @@ function trieOrder(h: number): number {
 /**
  * The trie of the live entries of a Pending table, built in one pass: the entries are
  * sorted in trie order (a radix sort, 3 passes of 11 bits) and each node is made once,
- * at its final size, from consecutive entries. Memory is read in order instead of one
- * random walk down the trie per key.
+ * at its final size, from consecutive sorted positions. Memory is mostly read in order
+ * instead of one random walk down the trie per key.
  */
 function buildTrie(table: Pending, owner: Owner | null): TrieNode {
   const n = table.size
@@ -503,16 +512,7 @@ function buildTrie(table: Pending, owner: Owner | null): TrieNode {
     ;[order, order2] = [order2, order]
     ;[idx, idx2] = [idx2, idx]
   }
-  const sortedKeys = new Array<unknown>(n)
-  const sortedValues = new Array<unknown>(n)
-  const sortedHashes = new Int32Array(n)
-  for (let x = 0; x < n; x++) {
-    const from = idx[x]!
-    sortedKeys[x] = keys[from]
-    sortedValues[x] = values[from]
-    sortedHashes[x] = hashes[from]!
-  }
-  return buildNode({ keys: sortedKeys, values: sortedValues, hashes: sortedHashes, owner }, 0, n, 0)
+  return buildNode({ keys, values, hashes, order, idx, owner }, 0, n, 0)
 }
 
 export class PMap<K extends PMapKey, V> implements Iterable<[K, V]> {

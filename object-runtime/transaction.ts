@@ -14,7 +14,11 @@
 //   copies made from those snapshots on first use.
 // - inside: accessors run on the view and record their read keys; mutators are checked
 //   (plain-data args), applied to the view (reads see the transaction's own writes; the
-//   result is computed there) and buffered. Nothing is appended.
+//   result is computed there) and buffered. Nothing is appended. The view sees args as
+//   playback will: flat ones (ASCII strings, numbers but -0, booleans, null) as they are,
+//   others as frozen copies through the codec. Once its view exists, a call answers
+//   synchronously (no promise or await of its own: with AsyncLocalStorage enabled, every
+//   promise in the process pays the async hooks).
 // - commit (only if something was written): ONE conditional append of ONE entry on every
 //   written object's stream; its data lists the ops per object (RECORD_TX), its `keys` the
 //   written conflict keys, its `reads` every read key at version `base` — including the

@@ -67,6 +67,9 @@ function buildCore(def: object, name: string, n: number, encode: (i: number) => 
     for (let j = i; j < Math.min(n, i + 10_000); j++) batch.push(encode(j))
     apply(core, i, batch)
   }
+  // Sealed, so that what follows measures the state as readers leave it (a PMap working
+  // copy that starts empty holds its entries aside until it is sealed).
+  core.snapshot()
   return core
 }
 

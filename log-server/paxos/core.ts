@@ -1375,8 +1375,11 @@ export class PaxosCore {
       next += op.entries.length
     }
     const sessionUpdates: SessionUpdate[] = []
-    // Most recently active last (insertion order = LRU order): once per client per slot.
-    for (const clientId of touched) {
+    // Most recently active last (insertion order = LRU order): once per client per slot,
+    // and within a slot by client id — the order storage restores them in (lastSlot, then
+    // client id), so a restarted replica evicts the same sessions as the others.
+    const touchedOrder = touched.size > 1 ? [...touched].sort() : touched
+    for (const clientId of touchedOrder) {
       const st = this.sessions.get(clientId)!
       this.sessions.delete(clientId)
       this.sessions.set(clientId, st)
@@ -1388,7 +1391,8 @@ export class PaxosCore {
       touched.delete(oldest)
       sessionUpdates.push({ clientId: oldest, state: null })
     }
-    for (const clientId of touched) {
+    for (const clientId of touchedOrder) {
+      if (!touched.has(clientId)) continue // evicted just now
       const st = this.sessions.get(clientId)!
       sessionUpdates.push({ clientId, state: { seqs: st.seqs.slice(), lastSlot: st.lastSlot } satisfies SessionState })
     }

@@ -85,7 +85,7 @@ export class PersistedImage {
         commitSlot: this.commitSlot,
         nextPosition: this.nextPosition,
         lastTs: this.lastTs,
-        sessions: new Map([...this.sessions].sort((a, b) => a[1].lastSlot - b[1].lastSlot)),
+        sessions: new Map([...this.sessions].sort((a, b) => a[1].lastSlot - b[1].lastSlot || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))),
         trims: new Map(this.trims),
       },
       recentChosen: recent,

@@ -52,6 +52,30 @@ export function coreSuite(early: boolean): void {
       for (let i = 0; i < 3; i++) expect(c.cores[i]!.status().nextPosition).toBe(3)
     })
 
+    it('sessions are evicted in an order the chosen log alone decides: a restarted replica evicts the same client', () => {
+      const c = new MiniCluster(3, 1, { sessionsMax: 2 })
+      const l = c.elect()
+      c.tick(2)
+      // One slot with appends of clients b then a.
+      const out = c.cores[l]!.proposeBatch([
+        { requestId: 9001, op: append('s', 'x', 'b', 1) },
+        { requestId: 9002, op: append('s', 'y', 'a', 1) },
+      ])
+      c.handle(l, out)
+      c.deliverAll()
+      c.tick(3)
+      const f = (l + 1) % 3
+      c.crash(f)
+      c.restart(f) // sessions reloaded from its disk
+      c.tick(3)
+      c.propose(l, append('s', 'z', 'c', 1)) // a third client: one of a, b is evicted
+      c.deliverAll()
+      c.tick(5)
+      const kept = c.cores.map((core) => [...core!.applied.sessions.keys()].sort().join(','))
+      expect(kept[0]).toBe('b,c') // least recently active first; within a slot, by client id
+      expect(new Set(kept).size).toBe(1)
+    })
+
     it('read-index answers the tail after a quorum confirms leadership', () => {
       const c = new MiniCluster(3)
       const l = c.elect()

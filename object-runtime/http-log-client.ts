@@ -17,7 +17,7 @@ import { decode, encode } from '@msgpack/msgpack'
 import { Pool } from 'undici'
 import WebSocket from 'ws'
 import { FastDecoder } from './fast-decode.ts'
-import { encodeEachBody } from './append-body.ts'
+import { encodeAppendBody, encodeEachBody } from './append-body.ts'
 import { AppendBatcher, type AppendBatcherConfig, type AppendRequestId, type ConditionalCall } from './append-batcher.ts'
 import {
   LogError,
@@ -357,8 +357,7 @@ export class HttpLogClient implements LogClient {
   }
 
   private sendAppend(entries: readonly AppendEntry[], id: AppendRequestId, reads?: AppendOptions['reads']): Promise<number[]> {
-    const wire = wireEntries(entries)
-    const body = reads === undefined ? { entries: wire, clientId: id.clientId, seq: id.seq } : { entries: wire, clientId: id.clientId, seq: id.seq, reads }
+    const body = new PreEncoded(encodeAppendBody(entries, id.clientId, id.seq, reads))
     return this.call('POST', '/v1/append', body).then((r) => (r as { positions: number[] }).positions)
   }
 

@@ -1,10 +1,10 @@
-// The hand-written body of a per-entry conditional append (object-runtime/append-body.ts)
-// is byte for byte what @msgpack/msgpack writes for the same object, for any strings
+// The hand-written bodies of appends (object-runtime/append-body.ts): plain or
+// conditional, and per-entry conditional; each is byte for byte what @msgpack/msgpack writes for the same object, for any strings
 // (ASCII or not, of any length class), data sizes and numbers.
 import { encode } from '@msgpack/msgpack'
 import fc from 'fast-check'
 import { describe, expect, test } from 'vitest'
-import { encodeEachBody, type EachEntry } from '../../object-runtime/append-body.ts'
+import { encodeAppendBody, encodeEachBody, type EachEntry } from '../../object-runtime/append-body.ts'
 
 const str = fc.oneof(fc.string({ maxLength: 40 }), fc.string({ unit: 'grapheme', maxLength: 40 }), fc.string({ minLength: 30, maxLength: 300 }))
 const version = fc.oneof(fc.constantFrom(-1, 0, 127, 128, 255, 256, 65_535, 65_536, 2 ** 32 - 1, 2 ** 32, Number.MAX_SAFE_INTEGER), fc.nat())
@@ -34,5 +34,16 @@ describe('encodeEachBody', () => {
     const many: EachEntry[] = Array.from({ length: 65_536 }, () => ({ entry: { streams: ['s'], data: new Uint8Array(0) }, reads: [] }))
     const expected2 = encode({ entries: many.map((i) => ({ ...i.entry, reads: i.reads })), clientId: 'c', seq: 2 })
     expect(Buffer.from(encodeEachBody(many, 'c', 2)).equals(Buffer.from(expected2))).toBe(true)
+  })
+
+  test('encodeAppendBody equals the library encoding of { entries: [{ streams, data, keys? }], clientId, seq, reads? }', () => {
+    fc.assert(
+      fc.property(fc.array(item, { minLength: 1, maxLength: 20 }), str, version, fc.option(fc.array(fc.record({ stream: str, key: str, version }), { maxLength: 10 }), { nil: undefined }), (items, clientId, seq, reads) => {
+        const entries = items.map((i) => i.entry)
+        const expected = encode(reads === undefined ? { entries, clientId, seq } : { entries, clientId, seq, reads })
+        expect(Buffer.from(encodeAppendBody(entries, clientId, seq, reads)).equals(Buffer.from(expected))).toBe(true)
+      }),
+      { numRuns: 200 },
+    )
   })
 })

@@ -228,6 +228,161 @@ export function encodeTx(ops: readonly TxOpRecord[]): Uint8Array {
   return take(w, start)
 }
 
+// Transaction records of flat ops — what encodeTx writes for the common transaction — are
+// read back directly: [0x92, 2, n ops × (0x95, object, type, version, mutator, flat args)].
+// Anything else in them (other value types, non-ASCII strings, 64-bit integers, float32)
+// makes readFlatTx answer null, and the record is decoded the general way; both give equal
+// values (args arrays frozen).
+
+const f64 = new Float64Array(1)
+const f64Bytes = new Uint8Array(f64.buffer)
+const hostLittleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1
+
+/** Reads one flat record at a time; `pos` < 0 after anything it does not read. */
+class FlatTxReader {
+  private data: Uint8Array = new Uint8Array(0)
+  private pos = 0
+  /** The last names read, returned again when the same bytes come back (no new string). */
+  private readonly names: string[] = []
+  private readonly nameBytes: Uint8Array[] = []
+
+  read(data: Uint8Array): DecodedRecord | null {
+    this.data = data
+    this.pos = 2
+    if (data.length < 3 || data[0] !== 0x92 || data[1] !== RECORD_TX) return null
+    const head = data[2]!
+    let n: number
+    if (head >= 0x90 && head <= 0x9f) {
+      n = head - 0x90
+      this.pos = 3
+    } else if (head === 0xdc && data.length >= 5) {
+      n = (data[3]! << 8) | data[4]!
+      this.pos = 5
+    } else {
+      return null
+    }
+    const ops = new Array<TxOpRecord>(n)
+    for (let i = 0; i < n; i++) {
+      if (data[this.pos++] !== 0x95) return null
+      const object = this.name(0)
+      const type = this.name(1)
+      const version = this.value()
+      const mutator = this.name(2)
+      const argsHead = data[this.pos++]
+      if (object === null || type === null || mutator === null || typeof version !== 'number' || argsHead === undefined || argsHead < 0x90 || argsHead > 0x9f) return null
+      const args = new Array<unknown>(argsHead - 0x90)
+      for (let j = 0; j < args.length; j++) {
+        const v = this.value()
+        if (v === NOT_FLAT) return null
+        args[j] = v
+      }
+      ops[i] = { object, type, version, mutator, args: Object.freeze(args) }
+    }
+    if (this.pos !== data.length) return null
+    return { kind: 'tx', ops }
+  }
+
+  /** An ASCII string; the one read last in this slot if the bytes are the same. Null if not an ASCII str. */
+  private name(slot: number): string | null {
+    const data = this.data
+    const head = data[this.pos]
+    if (head === undefined || head < 0xa0 || head > 0xbf) return null // fixstr only: names are short
+    const length = head - 0xa0
+    const start = this.pos + 1
+    const end = start + length
+    if (end > data.length) return null
+    this.pos = end
+    const last = this.nameBytes[slot]
+    if (last !== undefined && last.length === length) {
+      let same = true
+      for (let i = 0; i < length; i++) {
+        if (last[i] !== data[start + i]) {
+          same = false
+          break
+        }
+      }
+      if (same) return this.names[slot]!
+    }
+    const s = this.ascii(start, end)
+    if (s === null) return null
+    this.names[slot] = s
+    this.nameBytes[slot] = data.slice(start, end)
+    return s
+  }
+
+  private ascii(start: number, end: number): string | null {
+    const data = this.data
+    let s = ''
+    for (let i = start; i < end; i++) {
+      const c = data[i]!
+      if (c > 0x7f) return null
+      s += String.fromCharCode(c)
+    }
+    return s
+  }
+
+  /** A flat value (null, boolean, number that is not 64-bit or float32, ASCII string), else NOT_FLAT. */
+  private value(): unknown {
+    const data = this.data
+    const p = this.pos
+    const b = data[p]
+    if (b === undefined) return NOT_FLAT
+    this.pos = p + 1
+    if (b <= 0x7f) return b
+    if (b >= 0xe0) return b - 0x100
+    if (b >= 0xa0 && b <= 0xbf) return this.str(b - 0xa0)
+    switch (b) {
+      case 0xc0:
+        return null
+      case 0xc2:
+        return false
+      case 0xc3:
+        return true
+      case 0xcc:
+        return this.need(1) ? data[p + 1]! : NOT_FLAT
+      case 0xcd:
+        return this.need(2) ? (data[p + 1]! << 8) | data[p + 2]! : NOT_FLAT
+      case 0xce:
+        return this.need(4) ? ((data[p + 1]! << 24) | (data[p + 2]! << 16) | (data[p + 3]! << 8) | data[p + 4]!) >>> 0 : NOT_FLAT
+      case 0xd0:
+        return this.need(1) ? (data[p + 1]! << 24) >> 24 : NOT_FLAT
+      case 0xd1:
+        return this.need(2) ? (((data[p + 1]! << 8) | data[p + 2]!) << 16) >> 16 : NOT_FLAT
+      case 0xd2:
+        return this.need(4) ? (data[p + 1]! << 24) | (data[p + 2]! << 16) | (data[p + 3]! << 8) | data[p + 4]! : NOT_FLAT
+      case 0xcb: {
+        if (!this.need(8)) return NOT_FLAT
+        for (let i = 0; i < 8; i++) f64Bytes[hostLittleEndian ? 7 - i : i] = data[p + 1 + i]!
+        return f64[0]
+      }
+      case 0xd9:
+        return this.need(1) ? this.str(data[p + 1]!) : NOT_FLAT
+      case 0xda:
+        return this.need(2) ? this.str((data[p + 1]! << 8) | data[p + 2]!) : NOT_FLAT
+      default:
+        return NOT_FLAT
+    }
+  }
+
+  /** Whether `n` bytes follow the value's first byte; if so, skips them. */
+  private need(n: number): boolean {
+    if (this.pos + n > this.data.length) return false
+    this.pos += n
+    return true
+  }
+
+  private str(length: number): unknown {
+    const start = this.pos
+    const end = start + length
+    if (end > this.data.length) return NOT_FLAT
+    this.pos = end
+    return this.ascii(start, end) ?? NOT_FLAT
+  }
+}
+
+const NOT_FLAT: unique symbol = Symbol('not flat')
+const flatTx = new FlatTxReader()
+
 function decodeTx(value: unknown): DecodedRecord {
   const list = Array.isArray(value) && value.length === 2 ? (value[1] as unknown) : undefined
   if (!Array.isArray(list)) return { kind: 'invalid', reason: 'malformed transaction record' }
@@ -255,7 +410,7 @@ export function decodeRecord(data: Uint8Array): DecodedRecord {
   let args: unknown
   try {
     const header = fast.decodeOpHeader(data)
-    if (header === null) return describeOther(fast.decode(data))
+    if (header === null) return (data[0] === 0x92 ? flatTx.read(data) : null) ?? describeOther(fast.decode(data))
     ;({ kind, type, version, mutator, args } = header)
   } catch (err) {
     if (!(err instanceof Unsupported)) return { kind: 'invalid', reason: `undecodable entry (${errorMessage(err)})` }

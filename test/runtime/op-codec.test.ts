@@ -164,4 +164,43 @@ describe('encodeTx: transaction records', () => {
       }),
     )
   })
+
+  test('decodeRecord reads transaction records the way the library does, whoever wrote them', () => {
+    const value = fc.oneof(
+      fc.constant(null),
+      fc.boolean(),
+      fc.integer(),
+      fc.double(),
+      fc.maxSafeInteger(),
+      fc.constantFrom(-0, 2 ** 32, -(2 ** 31) - 1, 2 ** 53 - 1, 127, 128, 255, 256, 65535, 65536, -32, -33, -128, -129, -32768, -32769),
+      fc.string({ unit: fc.integer({ min: 0, max: 0x7f }).map((ch) => String.fromCharCode(ch)), maxLength: 300 }),
+      fc.string({ maxLength: 4 }),
+      fc.array(fc.integer(), { maxLength: 2 }),
+    )
+    const anyOp = fc.tuple(
+      fc.constantFrom('bank', 'm', 'ü', 'o'.repeat(31), 'o'.repeat(32)),
+      fc.constantFrom('QMap', 'Counter'),
+      fc.oneof(fc.constantFrom(1, 2, 300, 2 ** 40), fc.double()),
+      fc.constantFrom('set', 'add', 'é'),
+      fc.array(value, { maxLength: 16 }),
+    )
+    fc.assert(
+      fc.property(fc.array(anyOp, { maxLength: 17 }), (ops) => {
+        const bytes = encode([2, ops])
+        const rec = decodeRecord(bytes)
+        expect(rec).toEqual({ kind: 'tx', ops: ops.map(([object, type, version, mutator, args]) => ({ object, type, version: decode(encode(version)), mutator, args: decode(encode(args)) })) })
+        if (rec.kind === 'tx') for (const op of rec.ops) expect(Object.isFrozen(op.args)).toBe(true)
+      }),
+      { numRuns: 1000 },
+    )
+    // float32 (the library never writes it for a number, another writer may): [2, [["m", "T", 1, "x", [1.5]]]]
+    const f32 = Uint8Array.of(0x92, 0x02, 0x91, 0x95, 0xa1, 0x6d, 0xa1, 0x54, 0x01, 0xa1, 0x78, 0x91, 0xca, 0x3f, 0xc0, 0x00, 0x00)
+    expect(decodeRecord(f32)).toEqual({ kind: 'tx', ops: [{ object: 'm', type: 'T', version: 1, mutator: 'x', args: [1.5] }] })
+    const good = encodeTx([{ object: 'm', type: 'T', version: 1, mutator: 'x', args: ['a', 1] }])
+    for (let cut = 1; cut < good.length; cut++) expect(decodeRecord(good.subarray(0, cut)).kind).toBe('invalid')
+    expect(decodeRecord(Uint8Array.of(...good, 0xc0)).kind).toBe('invalid')
+    expect(decodeRecord(encode([2, [['m', 'T', '1', 'x', []]]]))).toEqual({ kind: 'invalid', reason: 'malformed transaction record' })
+    expect(decodeRecord(encode([2, [['m', 'T', 1, 'x', 'args']]]))).toEqual({ kind: 'invalid', reason: 'malformed transaction record' })
+    expect(decodeRecord(encode([2, [['m', 'T', 1, 'x']]]))).toEqual({ kind: 'invalid', reason: 'malformed transaction record' })
+  })
 })

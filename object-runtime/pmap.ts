@@ -8,7 +8,10 @@
 // - Transient editing: `asMutable()` (O(1)) gives a copy that `set`/`delete` change in
 //   place, copying a node only the first time it is touched; `asImmutable()` (O(1))
 //   seals it. This is what lets the runtime apply a whole batch of ops cheaply while
-//   older snapshots stay untouched.
+//   older snapshots stay untouched. A working copy that starts empty (a replay from
+//   scratch, a checkpoint being loaded) keeps its entries in a hash table and builds the
+//   trie in one O(n) pass when it is sealed, copied or iterated (setPending, buildTrie):
+//   that seal is not O(1), but it replaces n slower inserts.
 // - Canonical: the trie's shape, hence the iteration order, depends only on the set of
 //   keys, not on the history of inserts and deletes — two clients (or a client restored
 //   from a checkpoint) iterate the same map in the same order.
@@ -620,7 +623,7 @@ export class PMap<K extends PMapKey, V> implements Iterable<[K, V]> {
     return new PMap<K, V>(this.root, this.count, new Owner())
   }
 
-  /** Seals this map in place (O(1)); later changes return new maps. */
+  /** Seals this map in place (O(1), after a bulk build if it holds entries aside); later changes return new maps. */
   asImmutable(): PMap<K, V> {
     this.materialize()
     this.owner = null

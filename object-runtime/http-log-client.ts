@@ -13,7 +13,7 @@
 // - Subscriptions ride a WebSocket to /v1/subscribe and reconnect from the last `next`
 //   after a drop, to any server.
 
-import { decode, encode } from '@msgpack/msgpack'
+import { Decoder, Encoder } from '@msgpack/msgpack'
 import { Pool } from 'undici'
 import WebSocket from 'ws'
 import { FastDecoder } from './fast-decode.ts'
@@ -412,7 +412,7 @@ export class HttpLogClient implements LogClient {
         signal: AbortSignal.timeout(timeoutMs),
         // This client follows the leader itself: a follower should answer 421, not forward.
         headers: body === undefined ? { accept: MSGPACK, 'x-quipu-forward': 'false' } : { accept: MSGPACK, 'content-type': MSGPACK, 'x-quipu-forward': 'false' },
-        body: body === undefined ? undefined : body instanceof PreEncoded ? body.bytes : encode(body, { ignoreUndefined: true }),
+        body: body === undefined ? undefined : body instanceof PreEncoded ? body.bytes : bodyEncoder.encode(body),
       })
     } catch (e) {
       throw new Retryable((e as Error).message)
@@ -438,6 +438,12 @@ export class HttpLogClient implements LogClient {
     throw new LogError(CODES[res.statusCode] ?? 'bad_request', message)
   }
 }
+
+// One encoder and one decoder for every request and answer (the library's encode()/decode()
+// build a new one per call).
+const bodyEncoder = new Encoder({ ignoreUndefined: true })
+const answerDecoder = new Decoder()
+const decode = (buf: Uint8Array): unknown => answerDecoder.decode(buf)
 
 /** A request body already in msgpack. */
 class PreEncoded {

@@ -5,9 +5,13 @@
 // stream name again; here each distinct streams array (by identity; stores hand out one
 // array per run of entries on the same streams) is encoded once, and the rest is copied.
 
-import { encode } from '@msgpack/msgpack'
+import { Encoder } from '@msgpack/msgpack'
 import { MsgpackWriter, arrayHeaderSize, binHeaderSize, fixstr, numberSize } from '../msgpack-writer.ts'
 import type { ApiEntry } from './replica-api.ts'
+
+/** One encoder for the templates (the library's encode() builds an Encoder, and its 2 KB buffer, per call). */
+const encoder = new Encoder()
+const encode = (v: unknown): Uint8Array => encoder.encode(v)
 
 const K_ENTRIES = fixstr('entries')
 const K_NEXT = fixstr('next')

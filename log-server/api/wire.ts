@@ -2,7 +2,7 @@
 // base64 string). Requests say which one their body is with `content-type`; answers
 // follow the request's `accept` header (see negotiateFormat). Everything here is pure.
 
-import { decode, encode } from '@msgpack/msgpack'
+import { Decoder, Encoder } from '@msgpack/msgpack'
 import type { FastifyReply } from 'fastify'
 
 export type WireFormat = 'json' | 'msgpack'
@@ -91,9 +91,14 @@ export function toBuffer(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
 }
 
+// One encoder, and one decoder per body bound, for the whole process: the library's
+// encode()/decode() build a new one per call (the encoder with a 2 KB buffer).
+const msgpackEncoder = new Encoder({ ignoreUndefined: true })
+const bodyDecoders = new Map<number, Decoder>()
+
 /** msgpack: Uint8Array (and Buffer) values go out as bin. */
 export function encodeMsgpack(value: unknown): Buffer {
-  return toBuffer(encode(value, { ignoreUndefined: true }))
+  return toBuffer(msgpackEncoder.encode(value))
 }
 
 /**
@@ -127,13 +132,12 @@ export function sendFormatted(reply: FastifyReply, format: WireFormat, body: unk
  * Throws on malformed input; the caller turns that into 400 `bad_request`.
  */
 export function decodeMsgpackBody(body: Buffer, bytesMax: number): unknown {
-  return decode(body, {
-    maxStrLength: bytesMax,
-    maxBinLength: bytesMax,
-    maxArrayLength: bytesMax,
-    maxMapLength: bytesMax,
-    maxExtLength: bytesMax,
-  })
+  let d = bodyDecoders.get(bytesMax)
+  if (d === undefined) {
+    d = new Decoder({ maxStrLength: bytesMax, maxBinLength: bytesMax, maxArrayLength: bytesMax, maxMapLength: bytesMax, maxExtLength: bytesMax })
+    if (bodyDecoders.size < 16) bodyDecoders.set(bytesMax, d)
+  }
+  return d.decode(body)
 }
 
 const BASE64_CHARS = /^[A-Za-z0-9+/]*={0,2}$/

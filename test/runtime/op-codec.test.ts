@@ -24,6 +24,16 @@ const plain = fc.letrec((tie) => ({
   ),
 })).value
 
+/** `v` with every -0 (at any depth) as 0: what a msgpack round trip gives. */
+function noNegativeZero(v: unknown): unknown {
+  if (Object.is(v, -0)) return 0
+  if (Array.isArray(v)) return v.map(noNegativeZero)
+  if (typeof v === 'object' && v !== null && !(v instanceof Uint8Array) && !(v instanceof Date)) {
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, noNegativeZero(x)]))
+  }
+  return v
+}
+
 describe('op encoding', () => {
   test('the fast decoder agrees with @msgpack/msgpack on any plain value', () => {
     const fast = new FastDecoder()
@@ -42,11 +52,13 @@ describe('op encoding', () => {
         const rec = decodeRecord(encodeOp({ type: 'T', version: 3, mutator: 'm', args }))
         if (rec.kind !== 'op') throw new Error(rec.kind === 'invalid' ? rec.reason : 'not a single op')
         expect(rec).toMatchObject({ type: 'T', version: 3, mutator: 'm' })
-        expect(rec.args).toEqual(args)
+        expect(rec.args).toEqual(noNegativeZero(args)) // msgpack writes -0 as the integer 0 (so does the library)
         for (const a of rec.args) if (typeof a === 'object' && a !== null && !(a instanceof Uint8Array)) expect(Object.isFrozen(a)).toBe(true)
       }),
       { numRuns: 300 },
     )
+    const zero = decodeRecord(encodeOp({ type: 'T', version: 1, mutator: 'm', args: [-0, [-0]] }))
+    expect(zero.kind === 'op' && Object.is(zero.args[0], 0) && Object.is((zero.args[1] as number[])[0], 0)).toBe(true)
     const rec = decodeRecord(encodeOp({ type: 'T', version: 1, mutator: 'm', args: [{ a: undefined, b: [undefined] }] }))
     expect(rec.kind === 'op' && rec.args).toEqual([{ a: undefined, b: [undefined] }])
     expect(rec.kind === 'op' && Object.hasOwn(rec.args[0] as object, 'a')).toBe(true)

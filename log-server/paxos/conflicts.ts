@@ -11,7 +11,7 @@
 // below the watermark (conservative: an abort without a real conflict, never a wrong
 // commit). A record with writes pending is never forgotten: a read of its key must conflict.
 
-import type { ConflictInfo, ReadDependency } from './types.ts'
+import type { ConflictInfo, Entry, ReadDependency } from './types.ts'
 
 export interface ConflictRecord {
   readonly stream: string
@@ -24,6 +24,8 @@ export interface ConflictRecord {
 
 export class ConflictTable {
   private streams = new Map<string, Map<string, ConflictRecord>>()
+  /** The records an entry held when it was queued (holdEntry), for recordEntry. */
+  private byEntry = new WeakMap<Entry, readonly ConflictRecord[]>()
   /**
    * Records in first-write order from orderHead on: eviction takes them from the front.
    * (Not a Map's own order: taking a Map's first entry after many deletions at its front
@@ -41,10 +43,16 @@ export class ConflictTable {
     return this.count
   }
 
-  /** The first read that a later write invalidates, or null if every read still holds. */
-  check(reads: readonly ReadDependency[]): ConflictInfo | null {
-    for (const r of reads) {
+  /**
+   * The first read that a later write invalidates, or null if every read still holds.
+   * `found` (optional) gets the record of each read, by index (undefined: not remembered),
+   * for holdEntry to reuse: a read-modify-write looks each key up once.
+   */
+  check(reads: readonly ReadDependency[], found?: (ConflictRecord | undefined)[]): ConflictInfo | null {
+    for (let i = 0; i < reads.length; i++) {
+      const r = reads[i]!
       const rec = this.streams.get(r.stream)?.get(r.key)
+      if (found !== undefined) found[i] = rec
       if (rec !== undefined && rec.pending > 0) return { stream: r.stream, key: r.key, version: r.version, position: -1 }
       if (rec !== undefined && rec.last >= 0) {
         if (rec.last > r.version) return { stream: r.stream, key: r.key, version: r.version, position: rec.last }
@@ -55,21 +63,53 @@ export class ConflictTable {
     return null
   }
 
-  /** Counts a queued write of `keys` on each of `streams`; its records go into `held` (once per listing). */
-  hold(streams: readonly string[], keys: readonly string[], held: ConflictRecord[]): void {
-    for (const st of streams) {
-      const table = this.tableOf(st)
+  /**
+   * Counts a queued write of the entry's keys on each of its streams; the records go into
+   * `held` (once per listing) and are remembered for `entry`, so that recording the entry
+   * once applied needs no lookup. `reads`/`found`: what check() found for the reads that
+   * go with it (a key read and written is not looked up again).
+   */
+  holdEntry(entry: Entry, held: ConflictRecord[], reads?: readonly ReadDependency[], found?: readonly (ConflictRecord | undefined)[]): void {
+    const keys = entry.keys!
+    const mine: ConflictRecord[] = []
+    for (const st of entry.streams) {
+      let table: Map<string, ConflictRecord> | undefined
       for (const key of keys) {
-        const rec = table.get(key) ?? this.add(table, st, key)
+        let rec: ConflictRecord | undefined
+        if (reads !== undefined && found !== undefined) {
+          for (let i = 0; i < reads.length; i++) {
+            if (reads[i]!.key === key && reads[i]!.stream === st) {
+              rec = found[i]
+              break
+            }
+          }
+        }
+        if (rec === undefined) {
+          table ??= this.tableOf(st)
+          rec = table.get(key) ?? this.add(table, st, key)
+        }
         rec.pending++
         held.push(rec)
+        mine.push(rec)
       }
     }
+    this.byEntry.set(entry, mine)
   }
 
   /** The held writes were applied (or dropped). */
   release(held: readonly ConflictRecord[]): void {
     for (const rec of held) rec.pending--
+  }
+
+  /** The applied write of `entry` (which has keys) at `position`. */
+  recordEntry(entry: Entry, position: number): void {
+    const held = this.byEntry.get(entry)
+    if (held !== undefined) {
+      // Held since it was queued: pending, so still in the table.
+      for (const rec of held) rec.last = position
+      return
+    }
+    this.record(entry.streams, entry.keys!, position)
   }
 
   /** An applied write of `keys` on each of `streams` at `position`. */
@@ -126,6 +166,8 @@ export class ConflictTable {
 
   /** Forgets everything, pending writes included (the leader stepped down: its queue is gone). */
   clear(): void {
+    // Entries held before may be proposed again by a later term: their records are gone.
+    this.byEntry = new WeakMap()
     this.streams = new Map()
     this.order = []
     this.orderHead = 0

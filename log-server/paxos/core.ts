@@ -957,7 +957,7 @@ export class PaxosCore {
       for (const e of op.entries) {
         if (e.keys == null || e.keys.length === 0) continue
         if (keys === NO_KEYS) keys = []
-        this.conflicts.hold(e.streams, e.keys, keys as ConflictRecord[])
+        this.conflicts.holdEntry(e, keys as ConflictRecord[])
       }
     }
     // The reads of a conditional append matter only here, to the sequencer: the value
@@ -983,18 +983,22 @@ export class PaxosCore {
     let refused: RefusedEntry[] | null = null
     let keys: ConflictRecord[] | null = null
     let bytes = 0
+    const found: (ConflictRecord | undefined)[] = []
     for (let i = 0; i < op.entries.length; i++) {
       const e = op.entries[i]!
-      if (e.reads != null && e.reads.length > 0) {
-        const conflict = this.conflicts.check(e.reads)
+      const reads = e.reads != null && e.reads.length > 0 ? e.reads : undefined
+      if (reads !== undefined) {
+        found.length = 0
+        const conflict = this.conflicts.check(reads, found)
         if (conflict !== null) {
           ;(refused ??= []).push({ index: i, conflict })
           continue
         }
       }
+      const k: Entry = e.reads === undefined ? e : e.keys === undefined ? { streams: e.streams, data: e.data } : { streams: e.streams, data: e.data, keys: e.keys }
       // Counted at once: a later entry of this op that read one of these keys conflicts with it.
-      if (e.keys != null && e.keys.length > 0) this.conflicts.hold(e.streams, e.keys, (keys ??= []))
-      kept.push(e.reads === undefined ? e : e.keys === undefined ? { streams: e.streams, data: e.data } : { streams: e.streams, data: e.data, keys: e.keys })
+      if (k.keys != null && k.keys.length > 0) this.conflicts.holdEntry(k, (keys ??= []), reads, found)
+      kept.push(k)
       bytes += e.data.length
       for (const st of e.streams) bytes += st.length
     }
@@ -1024,7 +1028,7 @@ export class PaxosCore {
   private recordWrites(op: AppendOp, first: number): void {
     for (let j = 0; j < op.entries.length; j++) {
       const e = op.entries[j]!
-      if (e.keys != null && e.keys.length > 0) this.conflicts.record(e.streams, e.keys, first + j)
+      if (e.keys != null && e.keys.length > 0) this.conflicts.recordEntry(e, first + j)
     }
     this.conflicts.evict()
   }

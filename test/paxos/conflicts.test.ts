@@ -5,12 +5,13 @@ import { describe, expect, it } from 'vitest'
 import { ConflictTable, type ConflictRecord } from '../../log-server/paxos/conflicts.ts'
 
 const read = (key: string, version: number, stream = 's') => [{ stream, key, version }]
+const entry = (streams: string[], keys: string[]) => ({ streams, data: new Uint8Array(0), keys })
 
 describe('ConflictTable', () => {
   it('a held write conflicts with any read of its key until released; an applied one with older reads only', () => {
     const t = new ConflictTable(10)
     const held: ConflictRecord[] = []
-    t.hold(['s', 'u'], ['a'], held)
+    t.holdEntry(entry(['s', 'u'], ['a']), held)
     expect(t.check(read('a', 99))).toMatchObject({ key: 'a', position: -1 })
     expect(t.check(read('a', 99, 'u'))).toMatchObject({ stream: 'u', key: 'a', position: -1 })
     t.record(['s', 'u'], ['a'], 7)
@@ -37,7 +38,7 @@ describe('ConflictTable', () => {
   it('never forgets a key with writes pending, and stops when only such keys are left', () => {
     const t = new ConflictTable(1)
     const held: ConflictRecord[] = []
-    t.hold(['s'], ['p', 'q'], held)
+    t.holdEntry(entry(['s'], ['p', 'q']), held)
     t.record(['s'], ['r'], 5)
     t.evict()
     expect(t.size).toBe(2) // p and q pending: over the bound, kept
@@ -52,7 +53,7 @@ describe('ConflictTable', () => {
     const t = new ConflictTable(10)
     const held: ConflictRecord[] = []
     t.record(['s'], ['a'], 3)
-    t.hold(['s'], ['b'], held)
+    t.holdEntry(entry(['s'], ['b']), held)
     t.restart(9)
     expect(t.check(read('a', 8))).toMatchObject({ key: 'a', position: -1, watermark: 9 })
     expect(t.check(read('a', 9))).toBeNull()
@@ -63,5 +64,29 @@ describe('ConflictTable', () => {
     t.clear()
     expect(t.size).toBe(0)
     expect(t.check(read('b', -1))).toBeNull()
+  })
+
+  it('a held entry records its applied write through the records it holds; a key read and written is looked up once', () => {
+    const t = new ConflictTable(10)
+    t.record(['s'], ['a'], 1)
+    const reads = [...read('a', 1), ...read('b', 1)]
+    const found: (ConflictRecord | undefined)[] = []
+    expect(t.check(reads, found)).toBeNull()
+    expect(found[0]).toMatchObject({ key: 'a', last: 1 })
+    expect(found[1]).toBeUndefined()
+    const e = entry(['s'], ['a', 'b'])
+    const held: ConflictRecord[] = []
+    t.holdEntry(e, held, reads, found)
+    expect(held[0]).toBe(found[0]) // reused, not looked up
+    expect(t.check(read('b', 9))).toMatchObject({ key: 'b', position: -1 }) // created, pending
+    t.recordEntry(e, 5)
+    t.release(held)
+    expect(t.check(read('a', 4))).toMatchObject({ key: 'a', position: 5 })
+    expect(t.check(read('b', 4))).toMatchObject({ key: 'b', position: 5 })
+    // After a clear (the leader stepped down), the same entry applied again is looked up afresh.
+    t.clear()
+    t.restart(0)
+    t.recordEntry(e, 8)
+    expect(t.check(read('a', 7))).toMatchObject({ key: 'a', position: 8 })
   })
 })

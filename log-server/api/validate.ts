@@ -308,48 +308,7 @@ export function formatSchemaErrors(errors: readonly SchemaError[], dataVar: stri
 
 const streamNameSchema = { type: 'string', minLength: 1, maxLength: STREAM_NAME_BYTES_MAX, pattern: STREAM_NAME_RE.source } as const
 const queryIntSchema = { type: 'string', pattern: QUERY_INT_RE.source } as const
-const conflictKeySchema = { type: 'string', minLength: 1, maxLength: 256 } as const
 const safeIntSchema = { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER } as const
-
-export function appendBodySchema(limits: HttpLimits): object {
-  return {
-    type: 'object',
-    required: ['entries'],
-    properties: {
-      // The entry count is not bounded here: past appendEntriesMax the answer is 413, not 400.
-      entries: {
-        type: 'array',
-        minItems: 1,
-        items: {
-          type: 'object',
-          required: ['streams', 'data'],
-          properties: {
-            streams: { type: 'array', minItems: 1, maxItems: limits.entryStreamsMax, items: streamNameSchema },
-            // bin (msgpack) or base64 string (JSON): checked in parseAppendBody.
-            data: {},
-            keys: { type: 'array', maxItems: limits.entryKeysMax, items: conflictKeySchema },
-            reads: readsSchema(limits),
-          },
-        },
-      },
-      clientId: { type: 'string', minLength: 1, maxLength: 128 },
-      seq: safeIntSchema,
-      reads: readsSchema(limits),
-    },
-  }
-}
-
-function readsSchema(limits: HttpLimits): object {
-  return {
-    type: 'array',
-    maxItems: limits.appendReadsMax,
-    items: {
-      type: 'object',
-      required: ['stream', 'key', 'version'],
-      properties: { stream: streamNameSchema, key: conflictKeySchema, version: { type: 'integer', minimum: -1, maximum: Number.MAX_SAFE_INTEGER } },
-    },
-  }
-}
 
 /** `POST /v1/append/batch`: `{ appends: [append body, ...] }`; each item is checked by parseAppendBody. */
 export const appendBatchBodySchema = {

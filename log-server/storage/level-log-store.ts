@@ -108,6 +108,11 @@ export function validateLevelLogStoreOptions(partial: Partial<LevelLogStoreOptio
 type Db = ClassicLevel<Uint8Array, Uint8Array>
 type BatchOp = { type: 'put'; key: Uint8Array; value: Uint8Array } | { type: 'del'; key: Uint8Array }
 
+/** classic-level's implementation of batch (what abstract-level's batch() calls after its checks). */
+interface RawBatchDb {
+  _batch(ops: readonly BatchOp[], options: { sync: boolean }): Promise<void>
+}
+
 /** A chosen write, encoded; the state-dependent parts (trims, applied meta) are resolved at flush. */
 interface PreparedChosen {
   readonly slot: number
@@ -527,9 +532,16 @@ export class LevelLogStore implements LogStore {
 
   private async write(ops: BatchOp[], sync = true): Promise<void> {
     const db = this.db
-    if (db === null) throw new StorageError('closed', 'store is not open')
+    if (db === null || db.status !== 'open') throw new StorageError('closed', 'store is not open')
+    for (const op of ops) {
+      if (!(op.key instanceof Uint8Array) || (op.type === 'put' && !(op.value instanceof Uint8Array))) throw new Error('internal: a batch op without bytes')
+    }
     try {
-      await db.batch(ops, { sync: this.options.sync && sync })
+      // Straight to classic-level's own batch (the abstract-level implementation hook):
+      // our ops are already {type, key, value} of bytes, and abstract-level's public batch()
+      // re-validates, re-encodes and copies each op (~5 µs per op, ~half the CPU of a
+      // 15-op batch in a micro-benchmark). We use no hooks, events or sublevels.
+      await (db as unknown as RawBatchDb)._batch(ops, { sync: this.options.sync && sync })
       this.metrics.batches++
     } catch (err) {
       // Fail-stop: after a failed batch we no longer know what the disk holds.

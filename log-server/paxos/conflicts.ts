@@ -51,7 +51,7 @@ export class ConflictTable {
   check(reads: readonly ReadDependency[], found?: (ConflictRecord | undefined)[]): ConflictInfo | null {
     for (let i = 0; i < reads.length; i++) {
       const r = reads[i]!
-      const rec = this.streams.get(r.stream)?.get(r.key)
+      const rec = this.existingTableOf(r.stream)?.get(r.key)
       if (found !== undefined) found[i] = rec
       if (rec !== undefined && rec.pending > 0) return { stream: r.stream, key: r.key, version: r.version, position: -1 }
       if (rec !== undefined && rec.last >= 0) {
@@ -135,7 +135,10 @@ export class ConflictTable {
       }
       const table = this.streams.get(rec.stream)!
       table.delete(rec.key)
-      if (table.size === 0) this.streams.delete(rec.stream)
+      if (table.size === 0) {
+        this.streams.delete(rec.stream)
+        if (this.lastTable === table) this.lastTable = undefined
+      }
       this.count--
       if (rec.last > this.watermark) this.watermark = rec.last
     }
@@ -152,6 +155,7 @@ export class ConflictTable {
   restart(watermark: number): void {
     const pending = this.order.slice(this.orderHead).filter((r) => r.pending > 0)
     this.streams = new Map()
+    this.lastTable = undefined
     this.order = []
     this.orderHead = 0
     this.count = 0
@@ -169,6 +173,7 @@ export class ConflictTable {
     // Entries held before may be proposed again by a later term: their records are gone.
     this.byEntry = new WeakMap()
     this.streams = new Map()
+    this.lastTable = undefined
     this.order = []
     this.orderHead = 0
     this.count = 0
@@ -176,13 +181,30 @@ export class ConflictTable {
   }
 
   private tableOf(stream: string): Map<string, ConflictRecord> {
-    let t = this.streams.get(stream)
+    let t = this.existingTableOf(stream)
     if (t === undefined) {
       t = new Map()
       this.streams.set(stream, t)
     }
     return t
   }
+
+  /**
+   * The stream's table, if any. Consecutive reads and writes mostly name the same stream:
+   * the last one found is compared first (a string compare, not a hash and a lookup).
+   */
+  private existingTableOf(stream: string): Map<string, ConflictRecord> | undefined {
+    if (stream === this.lastStream && this.lastTable !== undefined) return this.lastTable
+    const t = this.streams.get(stream)
+    if (t !== undefined) {
+      this.lastStream = stream
+      this.lastTable = t
+    }
+    return t
+  }
+
+  private lastStream = ''
+  private lastTable: Map<string, ConflictRecord> | undefined = undefined
 
   private add(table: Map<string, ConflictRecord>, stream: string, key: string): ConflictRecord {
     const rec: ConflictRecord = { stream, key, last: -1, pending: 0 }

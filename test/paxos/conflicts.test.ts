@@ -89,4 +89,19 @@ describe('ConflictTable', () => {
     t.recordEntry(e, 8)
     expect(t.check(read('a', 7))).toMatchObject({ key: 'a', position: 8 })
   })
+
+  it('a stream whose last key was forgotten starts a new table that is found again', () => {
+    const t = new ConflictTable(1)
+    t.record(['s'], ['a'], 1)
+    expect(t.check(read('a', 0))).toMatchObject({ key: 'a', position: 1 }) // s's table is the last one looked up
+    t.record(['u'], ['b'], 2)
+    t.evict() // forgets s/a: s's table is dropped
+    t.record(['s'], ['c'], 3)
+    t.evict() // forgets u/b
+    expect(t.check(read('c', 2))).toMatchObject({ key: 'c', position: 3 })
+    expect(t.check(read('b', 1, 'u'))).toMatchObject({ key: 'b', watermark: 2 })
+    t.record(['u'], ['d'], 4)
+    expect(t.check(read('d', 4, 'u'))).toBeNull() // u's table becomes the last one looked up
+    expect(t.check(read('c', 2))).toMatchObject({ key: 'c', position: 3 }) // s/c is still found
+  })
 })

@@ -11,7 +11,7 @@
 // below the watermark (conservative: an abort without a real conflict, never a wrong
 // commit). A record with writes pending is never forgotten: a read of its key must conflict.
 
-import type { ConflictInfo, Entry, ReadDependency } from './types.ts'
+import type { AppendOp, ConflictInfo, Entry, ReadDependency } from './types.ts'
 
 export interface ConflictRecord {
   readonly stream: string
@@ -26,6 +26,7 @@ export class ConflictTable {
   private streams = new Map<string, Map<string, ConflictRecord>>()
   /** The records an entry held when it was queued (holdEntry), for recordEntry. */
   private byEntry = new WeakMap<Entry, readonly ConflictRecord[]>()
+  private heldOps = new WeakSet<AppendOp>()
   /**
    * Records in first-write order from orderHead on: eviction takes them from the front.
    * (Not a Map's own order: taking a Map's first entry after many deletions at its front
@@ -65,11 +66,12 @@ export class ConflictTable {
 
   /**
    * Counts a queued write of the entry's keys on each of its streams; the records go into
-   * `held` (once per listing) and are remembered for `entry`, so that recording the entry
-   * once applied needs no lookup. `reads`/`found`: what check() found for the reads that
-   * go with it (a key read and written is not looked up again).
+   * `held` (once per listing) and are remembered for `as` (the entry as proposed: without
+   * its keys, which only this table needs), so that recording it once applied needs no
+   * lookup (see recordOp). `reads`/`found`: what check() found for the reads that go with
+   * it (a key read and written is not looked up again).
    */
-  holdEntry(entry: Entry, held: ConflictRecord[], reads?: readonly ReadDependency[], found?: readonly (ConflictRecord | undefined)[]): void {
+  holdEntry(entry: Entry, held: ConflictRecord[], as: Entry, reads?: readonly ReadDependency[], found?: readonly (ConflictRecord | undefined)[]): void {
     const keys = entry.keys!
     const mine: ConflictRecord[] = []
     for (const st of entry.streams) {
@@ -93,23 +95,36 @@ export class ConflictTable {
         mine.push(rec)
       }
     }
-    this.byEntry.set(entry, mine)
+    this.byEntry.set(as, mine)
+  }
+
+  /** `op` (as proposed) has entries registered by holdEntry. */
+  markHeld(op: AppendOp): void {
+    this.heldOps.add(op)
+  }
+
+  /** The applied writes of `op`, its first entry at `first`; then forgets past the bound. */
+  recordOp(op: AppendOp, first: number): void {
+    const held = this.heldOps.has(op)
+    for (let j = 0; j < op.entries.length; j++) {
+      const e = op.entries[j]!
+      if (held) {
+        // Held since it was queued: pending, so still in the table.
+        const recs = this.byEntry.get(e)
+        if (recs !== undefined) {
+          for (const rec of recs) rec.last = first + j
+          continue
+        }
+      }
+      // An entry that still carries its keys (proposed by an earlier version or term).
+      if (e.keys != null && e.keys.length > 0) this.record(e.streams, e.keys, first + j)
+    }
+    this.evict()
   }
 
   /** The held writes were applied (or dropped). */
   release(held: readonly ConflictRecord[]): void {
     for (const rec of held) rec.pending--
-  }
-
-  /** The applied write of `entry` (which has keys) at `position`. */
-  recordEntry(entry: Entry, position: number): void {
-    const held = this.byEntry.get(entry)
-    if (held !== undefined) {
-      // Held since it was queued: pending, so still in the table.
-      for (const rec of held) rec.last = position
-      return
-    }
-    this.record(entry.streams, entry.keys!, position)
   }
 
   /** An applied write of `keys` on each of `streams` at `position`. */
@@ -172,6 +187,7 @@ export class ConflictTable {
   clear(): void {
     // Entries held before may be proposed again by a later term: their records are gone.
     this.byEntry = new WeakMap()
+    this.heldOps = new WeakSet()
     this.streams = new Map()
     this.lastTable = undefined
     this.order = []

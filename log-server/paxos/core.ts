@@ -952,20 +952,27 @@ export class PaxosCore {
         return
       }
     }
+    // The keys and the reads of an append matter only here, to the sequencer: the value
+    // replicated and stored is the append without them.
     let keys = NO_KEYS
+    let bare: Entry[] | null = null
     if (op.kind === 'append') {
-      for (const e of op.entries) {
-        if (e.keys == null || e.keys.length === 0) continue
+      for (let i = 0; i < op.entries.length; i++) {
+        const e = op.entries[i]!
+        if (e.keys == null) continue
+        bare ??= op.entries.slice()
+        const b: Entry = { streams: e.streams, data: e.data }
+        bare[i] = b
+        if (e.keys.length === 0) continue
         if (keys === NO_KEYS) keys = []
-        this.conflicts.holdEntry(e, keys as ConflictRecord[])
+        this.conflicts.holdEntry(e, keys as ConflictRecord[], b)
       }
     }
-    // The reads of a conditional append matter only here, to the sequencer: the value
-    // replicated and stored is the append without them.
     let proposed: Op = op
-    if (op.kind === 'append' && op.reads != null) {
+    if (op.kind === 'append' && (op.reads != null || bare !== null)) {
       const { reads: _checked, ...rest } = op
-      proposed = rest
+      proposed = bare === null ? rest : { ...rest, entries: bare }
+      if (keys !== NO_KEYS) this.conflicts.markHeld(proposed)
     }
     this.queue.push({ requestId, op: proposed, entries: size.entries, bytes: size.bytes, keys })
     this.queueBytes += size.bytes
@@ -995,9 +1002,9 @@ export class PaxosCore {
           continue
         }
       }
-      const k: Entry = e.reads === undefined ? e : e.keys === undefined ? { streams: e.streams, data: e.data } : { streams: e.streams, data: e.data, keys: e.keys }
+      const k: Entry = e.reads === undefined && e.keys === undefined ? e : { streams: e.streams, data: e.data }
       // Counted at once: a later entry of this op that read one of these keys conflicts with it.
-      if (k.keys != null && k.keys.length > 0) this.conflicts.holdEntry(k, (keys ??= []), reads, found)
+      if (e.keys != null && e.keys.length > 0) this.conflicts.holdEntry(e, (keys ??= []), k, reads, found)
       kept.push(k)
       bytes += e.data.length
       for (const st of e.streams) bytes += st.length
@@ -1008,6 +1015,7 @@ export class PaxosCore {
     }
     const base: AppendOp = op.clientId != null && op.seq != null ? { kind: 'append', clientId: op.clientId, seq: op.seq, entries: kept } : { kind: 'append', entries: kept }
     const proposed: AppendOp = refused === null ? base : { ...base, refused }
+    if (keys !== null) this.conflicts.markHeld(proposed)
     this.queue.push({ requestId, op: proposed, entries: kept.length, bytes, keys: keys ?? NO_KEYS })
     this.queueBytes += bytes
   }
@@ -1026,11 +1034,7 @@ export class PaxosCore {
 
   /** Record the writes of an applied append (leader only, once conflictReady). */
   private recordWrites(op: AppendOp, first: number): void {
-    for (let j = 0; j < op.entries.length; j++) {
-      const e = op.entries[j]!
-      if (e.keys != null && e.keys.length > 0) this.conflicts.recordEntry(e, first + j)
-    }
-    this.conflicts.evict()
+    this.conflicts.recordOp(op, first)
   }
 
   /** Cut batches from the queue into new slots while the pipeline window has room. */

@@ -11,7 +11,7 @@ describe('ConflictTable', () => {
   it('a held write conflicts with any read of its key until released; an applied one with older reads only', () => {
     const t = new ConflictTable(10)
     const held: ConflictRecord[] = []
-    t.holdEntry(entry(['s', 'u'], ['a']), held)
+    t.holdEntry(entry(['s', 'u'], ['a']), held, entry(['s', 'u'], []))
     expect(t.check(read('a', 99))).toMatchObject({ key: 'a', position: -1 })
     expect(t.check(read('a', 99, 'u'))).toMatchObject({ stream: 'u', key: 'a', position: -1 })
     t.record(['s', 'u'], ['a'], 7)
@@ -38,7 +38,7 @@ describe('ConflictTable', () => {
   it('never forgets a key with writes pending, and stops when only such keys are left', () => {
     const t = new ConflictTable(1)
     const held: ConflictRecord[] = []
-    t.holdEntry(entry(['s'], ['p', 'q']), held)
+    t.holdEntry(entry(['s'], ['p', 'q']), held, entry(['s'], []))
     t.record(['s'], ['r'], 5)
     t.evict()
     expect(t.size).toBe(2) // p and q pending: over the bound, kept
@@ -53,7 +53,7 @@ describe('ConflictTable', () => {
     const t = new ConflictTable(10)
     const held: ConflictRecord[] = []
     t.record(['s'], ['a'], 3)
-    t.holdEntry(entry(['s'], ['b']), held)
+    t.holdEntry(entry(['s'], ['b']), held, entry(['s'], []))
     t.restart(9)
     expect(t.check(read('a', 8))).toMatchObject({ key: 'a', position: -1, watermark: 9 })
     expect(t.check(read('a', 9))).toBeNull()
@@ -66,7 +66,7 @@ describe('ConflictTable', () => {
     expect(t.check(read('b', -1))).toBeNull()
   })
 
-  it('a held entry records its applied write through the records it holds; a key read and written is looked up once', () => {
+  it('a held entry records its applied write through the records it holds (proposed without its keys); a key read and written is looked up once', () => {
     const t = new ConflictTable(10)
     t.record(['s'], ['a'], 1)
     const reads = [...read('a', 1), ...read('b', 1)]
@@ -74,20 +74,25 @@ describe('ConflictTable', () => {
     expect(t.check(reads, found)).toBeNull()
     expect(found[0]).toMatchObject({ key: 'a', last: 1 })
     expect(found[1]).toBeUndefined()
-    const e = entry(['s'], ['a', 'b'])
+    const bare = { streams: ['s'], data: new Uint8Array(0) }
     const held: ConflictRecord[] = []
-    t.holdEntry(e, held, reads, found)
+    t.holdEntry(entry(['s'], ['a', 'b']), held, bare, reads, found)
     expect(held[0]).toBe(found[0]) // reused, not looked up
     expect(t.check(read('b', 9))).toMatchObject({ key: 'b', position: -1 }) // created, pending
-    t.recordEntry(e, 5)
+    const op = { kind: 'append' as const, entries: [{ streams: ['s'], data: new Uint8Array(0) }, bare] }
+    t.markHeld(op)
+    t.recordOp(op, 4) // entry 1 (the held one) at 5
     t.release(held)
     expect(t.check(read('a', 4))).toMatchObject({ key: 'a', position: 5 })
     expect(t.check(read('b', 4))).toMatchObject({ key: 'b', position: 5 })
-    // After a clear (the leader stepped down), the same entry applied again is looked up afresh.
+    // After a clear (the leader stepped down), the same op applied again records nothing from
+    // its forgotten records; an entry that carries its keys is recorded by them.
     t.clear()
     t.restart(0)
-    t.recordEntry(e, 8)
-    expect(t.check(read('a', 7))).toMatchObject({ key: 'a', position: 8 })
+    t.recordOp(op, 8)
+    expect(t.check(read('a', 7))).toBeNull()
+    t.recordOp({ kind: 'append', entries: [entry(['s'], ['a'])] }, 9)
+    expect(t.check(read('a', 8))).toMatchObject({ key: 'a', position: 9 })
   })
 
   it('a stream whose last key was forgotten starts a new table that is found again', () => {

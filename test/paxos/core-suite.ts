@@ -220,7 +220,7 @@ export function conditionalSuite(early: boolean): void {
       for (let i = 0; i < 3; i++) expect(c.cores[i]!.status().nextPosition).toBe(p1 + 2)
     })
 
-    it('the reads are the sequencer\'s business: the value replicated and stored carries the append without them', () => {
+    it('reads and keys are the sequencer\'s business: the value replicated and stored carries the append without them', () => {
       const c = mk()
       const l = c.elect()
       c.tick(2)
@@ -233,6 +233,8 @@ export function conditionalSuite(early: boolean): void {
         const commit = ops.find((op) => op.kind === 'append' && op.clientId === 'c1')
         expect(commit, `replica ${i}`).toMatchObject({ kind: 'append', clientId: 'c1', seq: 1 })
         expect('reads' in commit!).toBe(false)
+        // Nor their conflict keys: only the leader's table reads them.
+        expect(commit!.kind === 'append' && commit!.entries.some((e) => 'keys' in e)).toBe(false)
       }
     })
 

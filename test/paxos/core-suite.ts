@@ -320,15 +320,20 @@ export function conditionalSuite(early: boolean): void {
     const entry = (reads: R[] | undefined, key: string, stream = 'acct') =>
       reads === undefined ? { streams: [stream], data: enc(key), keys: [key] } : { streams: [stream], data: enc(key), keys: [key], reads }
     const each = (entries: ReturnType<typeof entry>[], clientId?: string, seq?: number) => ({ kind: 'append' as const, clientId, seq, entries })
-
-    it('checks each entry on its own, after the entries before it; refused entries are dropped, the rest sequenced in order', () => {
+    /** A cluster with a leader that has applied one plain write of acct/`key`, at `pos`. */
+    const withWrite = (key: string) => {
       const c = mk()
       const l = c.elect()
       c.tick(2)
-      const w = c.propose(l, write('acct', 'j'))
+      const w = c.propose(l, write('acct', key))
       c.deliverAll()
       c.tick(2)
-      const pj = (result(c, w) as { firstPosition: number }).firstPosition
+      expect(result(c, w)).toMatchObject({ ok: true })
+      return { c, l, pos: (result(c, w) as { firstPosition: number }).firstPosition }
+    }
+
+    it('checks each entry on its own, after the entries before it; refused entries are dropped, the rest sequenced in order', () => {
+      const { c, l, pos: pj } = withWrite('j')
       const id = c.propose(
         l,
         each(
@@ -367,15 +372,9 @@ export function conditionalSuite(early: boolean): void {
     })
 
     it('an append whose every entry is refused is answered at once and leaves no trace', () => {
-      const c = mk()
-      const l = c.elect()
-      c.tick(2)
-      const w = c.propose(l, write('acct', 'a'))
-      c.deliverAll()
-      c.tick(2)
+      const { c, l } = withWrite('a')
       const tail = c.cores[l]!.status().nextPosition
       const id = c.propose(l, each([entry([{ stream: 'acct', key: 'a', version: -1 }], 'b'), entry([{ stream: 'acct', key: 'a', version: -1 }], 'c')], 'c2', 1))
-      expect(result(c, w)).toMatchObject({ ok: true })
       expect(result(c, id)).toMatchObject({ ok: true, count: 0, firstPosition: -1, refused: [{ index: 0 }, { index: 1 }] })
       c.deliverAll()
       c.tick(3)
@@ -384,17 +383,11 @@ export function conditionalSuite(early: boolean): void {
     })
 
     it('a retry of the same (clientId, seq), even on a new leader, gets the same positions and refusals', () => {
-      const c = mk()
-      const l = c.elect()
-      c.tick(2)
-      const w = c.propose(l, write('acct', 'a'))
-      c.deliverAll()
-      c.tick(2)
+      const { c, l } = withWrite('a')
       const req = () => each([entry([{ stream: 'acct', key: 'a', version: -1 }], 'b'), entry([{ stream: 'acct', key: 'n', version: 0 }], 'n')], 'c3', 7)
       const id = c.propose(l, req())
       c.deliverAll()
       c.tick(3)
-      expect(result(c, w)).toMatchObject({ ok: true })
       const original = result(c, id) as { firstPosition: number; refused: unknown }
       expect(original).toMatchObject({ ok: true, count: 1, refused: [{ index: 0, conflict: { key: 'a', position: 0 } }] })
       c.crash(l)

@@ -32,7 +32,8 @@ export interface Entry {
   readonly data: Uint8Array
   /**
    * Conflict keys this entry writes, on each of its streams (e.g. a map key). Only the
-   * leader's conflict check reads them (conditional appends, i.e. transactions).
+   * leader's conflict check reads them (conditional appends, i.e. transactions): the
+   * leader proposes the entry without them (values of earlier versions may still carry them).
    */
   readonly keys?: readonly string[]
   /**

@@ -112,6 +112,25 @@ async function expectFreshOpenEquals(c: Awaited<ReturnType<typeof setup>>['c'], 
   expect(fresh.stats.entriesApplied).toBe(applied)
 }
 
+/**
+ * Lets the stalled checkpointer B go on and checks it was refused ('superseded'), the newest
+ * checkpoint (ending at `newestEnd`) is intact, and a fresh client opens to A's state by
+ * applying only the 5 ops after it. Closes the cluster.
+ */
+async function expectStaleRefused(
+  { c, gate, a }: Pick<Awaited<ReturnType<typeof setup>>, 'c' | 'gate' | 'a'>,
+  pending: Promise<{ outcome: string }>,
+  newestEnd: number,
+): Promise<void> {
+  gate.release()
+  const late = await pending
+  await a.sync()
+  await expectFreshOpenEquals(c, a, 5)
+  expect(await assertNewestCheckpointIntact(c.clients[0]!)).toBe(newestEnd)
+  expect(late.outcome).toBe('superseded')
+  await c.close()
+}
+
 test('a stale checkpointer whose END lands after two newer checkpoints: refused, the newest stays usable', async () => {
   const { c, clock, gate, rtA, rtB, a, b, writes } = await setup()
   await writes(40)
@@ -133,13 +152,7 @@ test('a stale checkpointer whose END lands after two newer checkpoints: refused,
   await writes(5)
   // B wakes up. Unfenced, its END became the newest and pointed at trimmed data (a new
   // client then failed with history_trimmed); fenced, it is refused.
-  gate.release()
-  const late = await pending
-  await a.sync()
-  await expectFreshOpenEquals(c, a, 5)
-  expect(await assertNewestCheckpointIntact(c.clients[0]!)).toBe(newest.endPosition)
-  expect(late.outcome).toBe('superseded')
-  await c.close()
+  await expectStaleRefused({ c, gate, a }, pending, newest.endPosition)
 })
 
 test('a stale checkpointer whose START precedes the newest END: refused, its trims never happen', async () => {
@@ -167,13 +180,7 @@ test('a stale checkpointer whose START precedes the newest END: refused, its tri
   if (newest.outcome !== 'written') throw new Error(`A: ${newest.outcome}`)
   expect(isLogError(await log.readStream(CP, { from: 0 }).catch((err: unknown) => err), 'trimmed')).toBe(true)
   await writes(5)
-  gate.release()
-  const late = await pending
-  await a.sync()
-  await expectFreshOpenEquals(c, a, 5)
-  expect(await assertNewestCheckpointIntact(log)).toBe(newest.endPosition)
-  expect(late.outcome).toBe('superseded')
-  await c.close()
+  await expectStaleRefused({ c, gate, a }, pending, newest.endPosition)
 })
 
 test('a lagging checkpointer (its snapshot older than the newest checkpoint): refused', async () => {
@@ -190,11 +197,5 @@ test('a lagging checkpointer (its snapshot older than the newest checkpoint): re
   await writes(5)
   // B's START now follows A's END and B wins its election, but its `upTo` is below A's:
   // its END would be the newest while its op history is already trimmed.
-  gate.release()
-  const late = await pending
-  await a.sync()
-  await expectFreshOpenEquals(c, a, 5)
-  expect(await assertNewestCheckpointIntact(c.clients[0]!)).toBe(newest.endPosition)
-  expect(late.outcome).toBe('superseded')
-  await c.close()
+  await expectStaleRefused({ c, gate, a }, pending, newest.endPosition)
 })

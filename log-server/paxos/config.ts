@@ -51,6 +51,13 @@ export interface CoreConfig {
   /** Reads in one conditional append, at most. */
   readonly conditionReadsMax: number
   /**
+   * The leader counts keyed writes in its conflict table only while conditional appends
+   * are in use: from the first one until none has arrived for this long (ms of the
+   * leader's clock). Plain writes then cost nothing extra; the next conditional append
+   * waits until the writes in flight are applied (see docs/http-api.md).
+   */
+  readonly conflictIdleMs: number
+  /**
    * A leader sends its accept requests before its own accept is durable, and counts
    * its own vote only when the driver reports the write persisted (core.persisted):
    * the leader's fsync then overlaps the followers' instead of preceding them.
@@ -79,6 +86,7 @@ export const DEFAULT_CORE_CONFIG: Omit<CoreConfig, 'id' | 'replicas'> = Object.f
   readQueueMax: 100_000,
   conflictKeysMax: 200_000,
   conditionReadsMax: 1_000,
+  conflictIdleMs: 60_000,
 })
 
 export class ConfigError extends Error {

@@ -829,6 +829,8 @@ export class PaxosCore {
     for (const h of this.heldConditional) fail(h.requestId)
     this.heldConditional = []
     this.conflictReady = false
+    this.conflictTracking = false
+    this.armBarrier = null
     this.conflicts.clear()
     this.releasing.clear()
     // Tokens of Outputs already returned stay meaningful; their slots are simply gone.
@@ -856,6 +858,7 @@ export class PaxosCore {
       this.becomeFollower(null)
       return
     }
+    this.maybeDisarmConflicts()
     this.heartbeatElapsed++
     if (this.heartbeatElapsed >= this.cfg.heartbeatTicks) {
       this.heartbeatElapsed = 0
@@ -925,20 +928,14 @@ export class PaxosCore {
       for (const e of op.entries) {
         if (e.reads != null && e.reads.length > this.cfg.conditionReadsMax) return this.refuse(requestId, 'bad_request', `${e.reads.length} reads of one entry exceed conditionReadsMax ${this.cfg.conditionReadsMax}`)
       }
-      if (!this.conflictReady) {
-        this.heldConditional.push({ requestId, op })
-        return
-      }
+      this.lastConditionalAt = this.now
+      if (!this.conflictReady) return this.holdConditional(requestId, op)
       return this.enqueueEach(requestId, op)
     }
     if (op.kind === 'append' && op.reads != null && op.reads.length > 0) {
       if (op.reads.length > this.cfg.conditionReadsMax) return this.refuse(requestId, 'bad_request', `${op.reads.length} reads exceed conditionReadsMax ${this.cfg.conditionReadsMax}`)
-      if (!this.conflictReady) {
-        // Until everything chosen before this term is applied here, the table cannot
-        // answer: hold the request (bounded like the queue).
-        this.heldConditional.push({ requestId, op })
-        return
-      }
+      this.lastConditionalAt = this.now
+      if (!this.conflictReady) return this.holdConditional(requestId, op)
       const conflict = this.conflicts.check(op.reads)
       if (conflict !== null) {
         this.out.results.push({
@@ -963,7 +960,8 @@ export class PaxosCore {
         bare ??= op.entries.slice()
         const b: Entry = { streams: e.streams, data: e.data }
         bare[i] = b
-        if (e.keys.length === 0) continue
+        // Counted only while conditional appends are in use (see armConflicts).
+        if (e.keys.length === 0 || !this.conflictTracking) continue
         if (keys === NO_KEYS) keys = []
         this.conflicts.holdEntry(e, keys as ConflictRecord[], b)
       }
@@ -1022,7 +1020,7 @@ export class PaxosCore {
 
   /** The leader has applied everything chosen before its term: conditional appends can be checked. */
   private maybeConflictReady(): void {
-    if (this.role !== 'leader' || this.conflictReady || this.commitSlot < this.readyAt) return
+    if (this.role !== 'leader' || this.conflictReady || !this.conflictTracking || this.commitSlot < this.readyAt || this.commitSlot < this.armReadyAt) return
     this.conflictReady = true
     // Writes before this point are unknown to this leader: reads older than the tail conflict.
     this.conflicts.restart(this.nextPosition - 1)
@@ -1030,6 +1028,48 @@ export class PaxosCore {
     this.heldConditional = []
     for (const h of held) this.enqueue(h.requestId, h.op)
     this.fillPipeline()
+  }
+
+  /**
+   * A conditional append that the table cannot answer yet: held (bounded like the queue,
+   * see enqueue) until everything chosen before this term, and every keyed write queued
+   * before tracking began, is applied here.
+   */
+  private holdConditional(requestId: RequestId, op: Op): void {
+    this.heldConditional.push({ requestId, op })
+    if (!this.conflictTracking) this.armConflicts()
+    this.maybeConflictReady()
+  }
+
+  /**
+   * Conditional appends are in use: from now on keyed writes are counted in the table.
+   * Those queued or in flight before were not, so the table answers only once they are
+   * all applied, and then starts with the watermark at the tail (maybeConflictReady): a
+   * read older than that conflicts unless its key was written, and counted, since.
+   */
+  private armConflicts(): void {
+    this.conflictTracking = true
+    if (this.queueHead < this.queue.length) {
+      // Known once the last op queued so far is cut into a slot (fillPipelineOnce).
+      this.armBarrier = this.queue[this.queue.length - 1]!
+      this.armReadyAt = Infinity
+    } else {
+      this.armBarrier = null
+      this.armReadyAt = this.nextSlot
+    }
+  }
+
+  /**
+   * No conditional append for conflictIdleMs: keyed writes stop paying for the table.
+   * Records of writes still pending stay until released; the next conditional append
+   * arms the table again.
+   */
+  private maybeDisarmConflicts(): void {
+    if (!this.conflictTracking || this.heldConditional.length > 0 || this.now - this.lastConditionalAt < this.cfg.conflictIdleMs) return
+    this.conflictTracking = false
+    this.conflictReady = false
+    this.armBarrier = null
+    this.conflicts.restart(-1)
   }
 
   /** Record the writes of an applied append (leader only, once conflictReady). */
@@ -1059,9 +1099,11 @@ export class PaxosCore {
       let keys: ConflictRecord[] | null = null
       let entries = 0
       let bytes = 0
+      let barrier = false
       while (this.queueHead < this.queue.length) {
         const q = this.queue[this.queueHead]!
         if (ops.length > 0 && (entries + q.entries > this.cfg.batchEntriesMax || bytes + q.bytes > this.cfg.batchBytesMax)) break
+        if (q === this.armBarrier) barrier = true
         ops.push(q.op)
         requests.push(q.requestId)
         if (q.keys.length > 0) (keys ??= []).push(...q.keys)
@@ -1079,6 +1121,10 @@ export class PaxosCore {
       }
       // Take the slot number before proposing: proposing may choose and apply it.
       const slot = this.nextSlot++
+      if (barrier) {
+        this.armBarrier = null
+        this.armReadyAt = slot + 1
+      }
       this.proposeSlot(slot, { ts: Math.max(this.now, this.lastTs), ops }, requests, keys ?? [])
     }
   }
@@ -1135,6 +1181,14 @@ export class PaxosCore {
   // Conditional appends (the leader as sequencer). Valid only while this replica leads
   // and has applied everything chosen before its term (conflictReady).
   private conflictReady = false
+  /** Keyed writes are counted in the table: conditional appends are in use (armConflicts). */
+  private conflictTracking = false
+  /** When the last conditional append arrived (leader's clock, ms). */
+  private lastConditionalAt = 0
+  /** The last op queued before tracking began, until it is cut into a slot. */
+  private armBarrier: QueuedOp | null = null
+  /** The table can answer once this slot is applied (every untracked write is). */
+  private armReadyAt = Infinity
   /** Last applied writes and pending writes per (stream, key); see conflicts.ts. */
   private readonly conflicts: ConflictTable
   /** Conditional appends that arrived before conflictReady. */

@@ -142,6 +142,13 @@ describe('a 3-replica cluster over HTTP', () => {
   })
 
   it('per-entry conditions: one append commits some entries and refuses others, and a retry answers the same', async () => {
+    // Conditional appends in use (the leader counts keyed writes from the first one on).
+    const tail = await http(`${leaderUrl}/v1/tail`)
+    const arm = await http(`${leaderUrl}/v1/append`, {
+      method: 'POST',
+      json: { entries: [{ streams: ['pe-arm'], data: '', keys: ['k'] }], reads: [{ stream: 'pe-arm', key: 'k', version: (tail.body.tail as number) - 1 }] },
+    })
+    expect(arm.status, JSON.stringify(arm.body)).toBe(200)
     const w = await http(`${leaderUrl}/v1/append`, { method: 'POST', json: { entries: [{ streams: ['pe'], data: Buffer.from('w').toString('base64'), keys: ['a'] }] } })
     expect(w.status, JSON.stringify(w.body)).toBe(200)
     const pa = (w.body.positions as number[])[0]!

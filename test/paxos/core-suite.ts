@@ -196,6 +196,18 @@ export function conditionalSuite(early: boolean): void {
     entries: [{ streams: writes.map((w) => w[0]), data: enc('commit'), keys: writes.map((w) => w[1]) }],
   })
   const result = (c: BaseCluster, id: number) => c.results.get(id)
+  /**
+   * Puts conditional appends in use (a commit on a key of its own): from then on the
+   * leader counts every keyed write in its conflict table. Returns the commit's position.
+   */
+  const arm = (c: BaseCluster, l: number): number => {
+    const id = c.propose(l, cond([{ stream: 'arm', key: 'arm', version: c.cores[l]!.status().nextPosition - 1 }], [['arm', 'arm']]))
+    c.deliverAll()
+    c.tick(2)
+    const r = result(c, id)
+    expect(r).toMatchObject({ ok: true })
+    return (r as { firstPosition: number }).firstPosition
+  }
 
   describe('conditional appends (the leader as sequencer)', () => {
     it('commits when no read key was written after its version, refuses with the conflicting write otherwise', () => {
@@ -242,6 +254,7 @@ export function conditionalSuite(early: boolean): void {
       const c = new BaseCluster(3, 1, { earlyAccepts: early, conflictKeysMax: 3 })
       const l = c.elect()
       c.tick(2)
+      arm(c, l) // its key is the first written: the first evicted
       const at = (key: string): number => {
         const id = c.propose(l, write('t', key))
         c.deliverAll()
@@ -278,9 +291,69 @@ export function conditionalSuite(early: boolean): void {
       const c = mk()
       const l = c.elect()
       c.tick(2)
+      arm(c, l)
       c.propose(l, write('acct', 'x')) // not delivered yet: in flight
       const r = c.propose(l, cond([{ stream: 'acct', key: 'x', version: 100 }], [['acct', 'y']]))
       expect(result(c, r)).toMatchObject({ ok: false, code: 'conflict', conflict: { key: 'x', position: -1 } })
+    })
+
+    it('keyed writes are counted only while conditional appends are in use: the first one waits for the writes before it, then reads below them conflict', () => {
+      const c = mk()
+      const l = c.elect()
+      c.tick(2)
+      const w = c.propose(l, write('acct', 'x')) // in flight, and not counted
+      const held = c.propose(l, cond([{ stream: 'acct', key: 'x', version: -1 }], [['acct', 'y']]))
+      expect(result(c, held)).toBeUndefined() // the table cannot answer before x is applied
+      c.deliverAll()
+      c.tick(2)
+      const px = (result(c, w) as { firstPosition: number }).firstPosition
+      expect(result(c, held)).toMatchObject({ ok: false, code: 'conflict', conflict: { key: 'x', position: -1, watermark: px } })
+      // From now on writes are counted: one in flight conflicts at once, as pending.
+      c.propose(l, write('acct', 'z'))
+      const pending = c.propose(l, cond([{ stream: 'acct', key: 'z', version: px + 5 }], [['acct', 'y']]))
+      expect(result(c, pending)).toMatchObject({ ok: false, conflict: { key: 'z', position: -1 } })
+      c.deliverAll()
+      c.tick(2)
+      const fresh = c.propose(l, cond([{ stream: 'acct', key: 'x', version: px }], [['acct', 'y']]))
+      c.deliverAll()
+      c.tick(2)
+      expect(result(c, fresh)).toMatchObject({ ok: true })
+    })
+
+    it('writes still queued when conditional appends start count as before them: the table waits until they are applied', () => {
+      const c = new BaseCluster(3, 1, { earlyAccepts: early, inflightSlotsMax: 1 })
+      const l = c.elect()
+      c.tick(2)
+      c.propose(l, write('acct', 'a')) // in flight
+      const queued = c.propose(l, write('acct', 'b')) // queued behind it (one slot in flight at most)
+      const r = c.propose(l, cond([{ stream: 'acct', key: 'b', version: -1 }], [['acct', 'c']]))
+      for (let i = 0; i < 6 && result(c, queued) === undefined; i++) {
+        expect(result(c, r)).toBeUndefined()
+        c.deliverAll()
+        c.tick(1)
+      }
+      const pb = (result(c, queued) as { firstPosition: number }).firstPosition
+      c.deliverAll()
+      c.tick(2)
+      expect(result(c, r)).toMatchObject({ ok: false, code: 'conflict', conflict: { key: 'b', position: -1 } })
+      expect((result(c, r) as { conflict: { watermark: number } }).conflict.watermark).toBeGreaterThanOrEqual(pb)
+    })
+
+    it('after conflictIdleMs without a conditional append, keyed writes stop being counted until the next one', () => {
+      const c = new BaseCluster(3, 1, { earlyAccepts: early, conflictIdleMs: 200 })
+      const l = c.elect()
+      c.tick(2)
+      arm(c, l)
+      c.propose(l, write('acct', 'x')) // counted: a read of x conflicts at once
+      expect(result(c, c.propose(l, cond([{ stream: 'acct', key: 'x', version: 1000 }], [['acct', 'y']])))).toMatchObject({ ok: false, conflict: { key: 'x', position: -1 } })
+      c.deliverAll()
+      c.tick(30) // 300 ms of the leader's clock with no conditional append
+      c.propose(l, write('acct', 'x')) // not counted: the next conditional append waits for it
+      const again = c.propose(l, cond([{ stream: 'acct', key: 'x', version: 1000 }], [['acct', 'y']]))
+      expect(result(c, again)).toBeUndefined()
+      c.deliverAll()
+      c.tick(2)
+      expect(result(c, again)).toMatchObject({ ok: true })
     })
 
     it('a new leader does not know older writes: reads below its watermark conflict, reads at the tail commit', () => {
@@ -320,11 +393,12 @@ export function conditionalSuite(early: boolean): void {
     const entry = (reads: R[] | undefined, key: string, stream = 'acct') =>
       reads === undefined ? { streams: [stream], data: enc(key), keys: [key] } : { streams: [stream], data: enc(key), keys: [key], reads }
     const each = (entries: ReturnType<typeof entry>[], clientId?: string, seq?: number) => ({ kind: 'append' as const, clientId, seq, entries })
-    /** A cluster with a leader that has applied one plain write of acct/`key`, at `pos`. */
+    /** A cluster with conditional appends in use, whose leader has applied one plain write of acct/`key`, at `pos`. */
     const withWrite = (key: string) => {
       const c = mk()
       const l = c.elect()
       c.tick(2)
+      arm(c, l)
       const w = c.propose(l, write('acct', key))
       c.deliverAll()
       c.tick(2)
@@ -383,13 +457,13 @@ export function conditionalSuite(early: boolean): void {
     })
 
     it('a retry of the same (clientId, seq), even on a new leader, gets the same positions and refusals', () => {
-      const { c, l } = withWrite('a')
+      const { c, l, pos } = withWrite('a')
       const req = () => each([entry([{ stream: 'acct', key: 'a', version: -1 }], 'b'), entry([{ stream: 'acct', key: 'n', version: 0 }], 'n')], 'c3', 7)
       const id = c.propose(l, req())
       c.deliverAll()
       c.tick(3)
       const original = result(c, id) as { firstPosition: number; refused: unknown }
-      expect(original).toMatchObject({ ok: true, count: 1, refused: [{ index: 0, conflict: { key: 'a', position: 0 } }] })
+      expect(original).toMatchObject({ ok: true, count: 1, refused: [{ index: 0, conflict: { key: 'a', position: pos } }] })
       c.crash(l)
       c.tick(80)
       const l2 = c.leader()!

@@ -31,6 +31,16 @@ async function expectCode(promise: Promise<unknown>, code: LogErrorCode): Promis
   expect(isLogError(caught, code), `expected a LogError with code ${code}, got ${String(caught)}`).toBe(true)
 }
 
+/**
+ * Puts conditional appends in use on a fresh log (a commit on a stream of its own). A
+ * replica's leader counts keyed writes for conflicts only from the first conditional
+ * append on; writes before it conflict by the watermark, not by their exact positions
+ * (docs/http-api.md, "Conditional append").
+ */
+async function startConditions(c: LogClient): Promise<void> {
+  await c.append([{ streams: ['arm'], data: bytes('arm'), keys: ['arm'] }], { reads: [{ stream: 'arm', key: 'arm', version: -1 }] })
+}
+
 async function until(cond: () => boolean, what: string, timeoutMs = 2000): Promise<void> {
   const deadline = Date.now() + timeoutMs
   while (!cond()) {
@@ -242,6 +252,7 @@ export function logClientConformance(name: string, factory: LogClientFactory): v
     withLog('conditional append: a read key written later refuses it with conflict details; nothing enters the log', async (fx) => {
       const a = await fx.newClient()
       const b = await fx.newClient()
+      await startConditions(a)
       const [p0] = await a.append([{ streams: ['acct'], data: bytes('init'), keys: ['alice'] }])
       const [p1] = await b.append([{ streams: ['acct'], data: bytes('b-writes'), keys: ['alice'] }])
       let caught: unknown
@@ -277,6 +288,7 @@ export function logClientConformance(name: string, factory: LogClientFactory): v
 
     withLog('concurrent conditional appends: each is answered on its own (committed or conflict), exactly once', async (fx) => {
       const c = await fx.newClient()
+      await startConditions(c)
       const [p0] = await c.append([{ streams: ['m'], data: bytes('init'), keys: ['hot'] }])
       const [p1] = await c.append([{ streams: ['m'], data: bytes('hot-again'), keys: ['hot'] }])
       // 300 at once (more than one batch of a batching client): odd ones read `hot` at

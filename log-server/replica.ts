@@ -580,7 +580,7 @@ export class Replica implements ReplicaApi {
         continue
       }
       all ??= build()
-      const mine = s.streamSet.size === 0 ? all : all.filter((e) => e.streams.some((st) => s.streamSet.has(st)))
+      const mine = s.streamSet.size === 0 ? all : subscribedOf(all, s.streamSet)
       s.cursor = end
       if (mine.length > 0) s.onEntries(mine, end)
     }
@@ -637,5 +637,19 @@ export class Replica implements ReplicaApi {
 function pick(o: object, keys: readonly string[]): Record<string, unknown> {
   const out: Record<string, unknown> = {}
   for (const k of keys) if (k in o) out[k] = (o as Record<string, unknown>)[k]
+  return out
+}
+
+/** The entries naming a subscribed stream: `entries` itself when all do (the common case: no copy). */
+function subscribedOf(entries: ApiEntry[], streams: ReadonlySet<string>): ApiEntry[] {
+  const names = (e: ApiEntry): boolean => {
+    for (const st of e.streams) if (streams.has(st)) return true
+    return false
+  }
+  let i = 0
+  while (i < entries.length && names(entries[i]!)) i++
+  if (i === entries.length) return entries
+  const out = entries.slice(0, i)
+  for (i++; i < entries.length; i++) if (names(entries[i]!)) out.push(entries[i]!)
   return out
 }

@@ -161,12 +161,23 @@ export class AppendBatcher {
     for (let i = 0; i < this.config.inFlightBatchesMax; i++) this.lanes.push({ clientId: `${clientId.slice(0, 120)}/t${i}`, seq: 0, busy: false })
   }
 
-  async append(entries: readonly AppendEntry[]): Promise<number[]> {
-    if (this.closedError) throw this.closedError
-    if (entries.length === 0) return []
-    const bytes = this.checkEntries(entries)
-    const wait = this.roomFor(entries.length)
-    if (wait !== null) await wait
+  append(entries: readonly AppendEntry[]): Promise<number[]> {
+    // Not an async function: its promise would wrap this one (two more microtask hops per call).
+    let bytes: number
+    let wait: Promise<void> | null
+    try {
+      if (this.closedError) throw this.closedError
+      if (entries.length === 0) return Promise.resolve([])
+      bytes = this.checkEntries(entries)
+      wait = this.roomFor(entries.length)
+    } catch (err) {
+      return Promise.reject(err as Error)
+    }
+    if (wait !== null) return wait.then(() => this.enqueue(entries, bytes))
+    return this.enqueue(entries, bytes)
+  }
+
+  private enqueue(entries: readonly AppendEntry[], bytes: number): Promise<number[]> {
     return new Promise<number[]>((resolve, reject) => {
       this.queue.push({ entries, bytes, resolve, reject })
       this.queuedEntries += entries.length

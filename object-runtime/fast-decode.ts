@@ -589,9 +589,13 @@ function asciiString(b: Uint8Array, s: number, length: number): string {
     case 16:
       return String.fromCharCode(b[s]!, b[s + 1]!, b[s + 2]!, b[s + 3]!, b[s + 4]!, b[s + 5]!, b[s + 6]!, b[s + 7]!, b[s + 8]!, b[s + 9]!, b[s + 10]!, b[s + 11]!, b[s + 12]!, b[s + 13]!, b[s + 14]!, b[s + 15]!)
     default:
-      return String.fromCharCode.apply(null, b.subarray(s, s + length) as unknown as number[])
+      // Native, and no view made: several times faster than fromCharCode.apply from ~20 bytes on.
+      return latin1Slice.call(b, s, s + length)
   }
 }
+
+/** Buffer's native one-byte decoder; on ASCII bytes (checked by the caller) latin1 is ASCII. */
+const latin1Slice = (Buffer.prototype as unknown as { latin1Slice(this: Uint8Array, start: number, end: number): string }).latin1Slice
 
 /** Same algorithm as @msgpack/msgpack's utf8DecodeJs (used for strings of ≤ 200 bytes there too). */
 function utf8DecodeJs(bytes: Uint8Array, inputOffset: number, byteLength: number): string {

@@ -16,7 +16,7 @@
 import { Decoder, Encoder, ExtensionCodec } from '@msgpack/msgpack'
 import { ObjectError } from './errors.ts'
 import { EXT_UNDEFINED, FastDecoder, Unsupported } from './fast-decode.ts'
-import { MsgpackWriter, arrayHeaderSize, numberSize } from '../log-server/msgpack-writer.ts'
+import { MsgpackWriter, arrayHeaderSize, isAscii, numberSize } from '../log-server/msgpack-writer.ts'
 
 export const RECORD_OP = 1
 /** A committed transaction: `[2, [[object, type, version, mutator, args], ...]]`, applied to each object it names, in order. */
@@ -54,13 +54,26 @@ const decoder = new Decoder({ extensionCodec })
 const fast = new FastDecoder()
 
 export function encodeOp(op: OpRecord): Uint8Array {
-  for (const [name, value] of [['type', op.type], ['mutator', op.mutator]] as const) {
-    if (typeof value !== 'string' || value.length === 0) throw new ObjectError('bad_argument', `op ${name} must be a non-empty string`)
-  }
+  return encodeOwnOp(op).data
+}
+
+/**
+ * encodeOp, and whether the bytes decode back to `op` itself (flat args without -0, as
+ * isFlatOp): then whoever plays them back may take `op` instead of decoding them.
+ */
+export function encodeOwnOp(op: OpRecord): { readonly data: Uint8Array; readonly decodesToItself: boolean } {
+  if (typeof op.type !== 'string' || op.type.length === 0) throw new ObjectError('bad_argument', 'op type must be a non-empty string')
+  if (typeof op.mutator !== 'string' || op.mutator.length === 0) throw new ObjectError('bad_argument', 'op mutator must be a non-empty string')
   const fast = encodeFlatOp(op)
-  if (fast !== null) return fast
+  if (fast !== null) return { data: fast, decodesToItself: !hasNegativeZero(op.args) }
   const args = prepareArgs(op.args, `${op.type}.${op.mutator}`)
-  return encoder.encode([RECORD_OP, op.type, op.version, op.mutator, args])
+  return { data: encoder.encode([RECORD_OP, op.type, op.version, op.mutator, args]), decodesToItself: false }
+}
+
+/** (msgpack writes -0 as the integer 0.) */
+function hasNegativeZero(args: readonly unknown[]): boolean {
+  for (let i = 0; i < args.length; i++) if (args[i] === 0 && Object.is(args[i], -0)) return true
+  return false
 }
 
 // The common op — a few ASCII strings, small integers, floats, booleans or null as args
@@ -116,8 +129,7 @@ function flatArgsSize(args: readonly unknown[]): number {
   for (let i = 0; i < args.length; i++) {
     const a = args[i]
     if (typeof a === 'string') {
-      if (a.length > FLAT_STRING_MAX) return -1
-      for (let j = 0; j < a.length; j++) if (a.charCodeAt(j) > 0x7f) return -1
+      if (a.length > FLAT_STRING_MAX || !isAscii(a)) return -1
       size += 3 + a.length
     } else if (typeof a === 'number') {
       size += numberSize(a)
@@ -135,8 +147,7 @@ function writeFlatArgs(w: MsgpackWriter, args: readonly unknown[]): void {
   for (let i = 0; i < args.length; i++) {
     const a = args[i]
     if (typeof a === 'string') {
-      w.strHeader(a.length) // ASCII: one byte per character
-      for (let j = 0; j < a.length; j++) w.u8(a.charCodeAt(j))
+      w.asciiStr(a) // checked by flatArgsSize
     } else if (typeof a === 'number') {
       w.number(a)
     } else {
@@ -153,10 +164,7 @@ function writeFlatArgs(w: MsgpackWriter, args: readonly unknown[]): void {
  */
 export function isFlatOp(op: OpRecord): boolean {
   if (typeof op.type !== 'string' || op.type.length === 0 || typeof op.mutator !== 'string' || op.mutator.length === 0) return false
-  const args = op.args
-  if (flatArgsSize(args) < 0) return false
-  for (let i = 0; i < args.length; i++) if (args[i] === 0 && Object.is(args[i], -0)) return false
-  return true
+  return flatArgsSize(op.args) >= 0 && !hasNegativeZero(op.args)
 }
 
 // Small encodings are written into a shared slab and handed out as views of it (as

@@ -33,7 +33,8 @@ import { LogError, isLogError, isValidStreamName } from './log-client.ts'
 import type { LogClient, LogEntry, Subscription, TailResult } from './log-client.ts'
 import { ObjectCore } from './object-core.ts'
 import { StreamReadAhead, type ReadAheadOptions, type ReadAheadPage } from './read-ahead.ts'
-import { decodeRecord, encodeOp } from './op-codec.ts'
+import { decodeRecord, encodeOwnOp } from './op-codec.ts'
+import { SentOps, type SentOp } from './sent-ops.ts'
 import type { DecodedRecord } from './op-codec.ts'
 import { TailCoalescer } from './tail-coalescer.ts'
 import { Snapshot, activeTransaction, openSnapshot, runTransaction, writeKeysOf } from './transaction.ts'
@@ -179,6 +180,8 @@ class HostedObject {
   private startsHead = 0
   /** Mutator calls in flight. */
   inflight = 0
+  /** Their ops, for playback to take instead of decoding them again. */
+  readonly sent = new SentOps()
   /** Results computed at positions an in-flight call may own, until claimed or pruned. */
   readonly results = new Map<number, unknown>()
   /** Positions of `results` as recorded (ascending: playback order), from resultsHead on. */
@@ -474,7 +477,9 @@ export class Runtime {
     this.retryIfFailed(hosted)
     const core = hosted.core
     if (core.poison !== undefined) throw core.poison
-    const data = encodeOp({ type: core.def.name, version: core.def.version, mutator, args })
+    const record: DecodedRecord = { kind: 'op', type: core.def.name, version: core.def.version, mutator, args }
+    const { data, decodesToItself } = encodeOwnOp(record)
+    const sent: SentOp | null = decodesToItself ? hosted.sent.add(data, record) : null
     // No op appended from now on can land below what is already applied.
     const start = hosted.core.version + 1 > this.syncedPosition ? hosted.core.version + 1 : this.syncedPosition
     hosted.addStart(start)
@@ -482,7 +487,8 @@ export class Runtime {
       // The conflict keys it writes: transactions that read them must see this write.
       const [position] = await this.log.append([{ streams: [core.stream], data, keys: writeKeysOf(core, mutator, args) }])
       if (position === undefined) throw new LogError('unavailable', 'append answered no position')
-      await this.syncTo(position + 1)
+      // Usually played already (the subscription's push comes before the answer): no wait.
+      if (this.pending.length > 0 || this.syncedPosition <= position) await this.syncTo(position + 1)
       this.throwIfFailed(hosted)
       if (hosted.results.has(position)) {
         const value = hosted.results.get(position)
@@ -497,6 +503,7 @@ export class Runtime {
       throw new Error(`internal: no result recorded for ${core.name} at position ${position} (version ${core.version})`)
     } finally {
       hosted.removeStart(start)
+      if (sent !== null) hosted.sent.done(sent)
     }
   }
 
@@ -869,7 +876,7 @@ export class Runtime {
       const names = (e: LogEntry): boolean => (e.streams.length === 1 ? e.streams[0] === stream : e.streams.includes(stream))
       const mine = entries.every(names) ? entries : entries.filter(names)
       const records: DecodedRecord[] = []
-      for (const e of mine) records.push(decodeRecord(e.data))
+      for (const e of mine) records.push(hosted.sent.take(e.data) ?? decodeRecord(e.data))
       this.applyOps(hosted, mine, records)
       return
     }
@@ -879,7 +886,7 @@ export class Runtime {
       for (const s of e.streams) {
         const hosted = this.joined.get(s)
         if (hosted === undefined) continue
-        record ??= decodeRecord(e.data)
+        record ??= hosted.sent.take(e.data) ?? decodeRecord(e.data)
         let batch = perObject.get(hosted)
         if (batch === undefined) perObject.set(hosted, (batch = { entries: [], records: [] }))
         batch.entries.push(e)

@@ -2,8 +2,9 @@
 // written straight into one buffer: byte for byte what encodeMsgpack (the library) makes
 // of the same object, at a fraction of the cost. A read answer is mostly many small
 // entries naming the same streams: the library builds a map per entry and encodes every
-// stream name again; here each distinct streams array (by identity; stores hand out one
-// array per run of entries on the same streams) is encoded once, and the rest is copied.
+// stream name again; here each run of entries naming the same streams (compared by
+// identity, then by names: entries decoded from different requests have arrays of their
+// own) is encoded once, and the rest is copied.
 
 import { Encoder } from '@msgpack/msgpack'
 import { MsgpackWriter, arrayHeaderSize, binHeaderSize, fixstr, numberSize } from '../msgpack-writer.ts'
@@ -24,7 +25,7 @@ const K_TS = fixstr('ts')
 export function encodeReadAnswer(entries: readonly ApiEntry[], next: number): Buffer {
   // Pass 1: the size. What repeats from one entry to the next is encoded once: the streams
   // with the field names around them, and the log time (equal across a slot).
-  const mid = new Templates((streams: readonly string[]) => concat(K_STREAMS, encode(streams), K_DATA))
+  const mid = new Templates((streams: readonly string[]) => concat(K_STREAMS, encode(streams), K_DATA), sameNames)
   const tail = new Templates((ts: number) => concat(K_TS, encode(ts)))
   let size = 1 + K_ENTRIES.length + arrayHeaderSize(entries.length) + K_NEXT.length + numberSize(next)
   for (let i = 0; i < entries.length; i++) {
@@ -60,15 +61,24 @@ class Templates<T> {
   private last: T | undefined
   private bytes: Uint8Array = new Uint8Array(0)
   private known = false
-  constructor(private readonly make: (v: T) => Uint8Array) {}
+  constructor(
+    private readonly make: (v: T) => Uint8Array,
+    private readonly same: (a: T, b: T) => boolean = (a, b) => a === b,
+  ) {}
   get(v: T): Uint8Array {
-    if (!this.known || v !== this.last) {
+    if (!this.known || (v !== this.last && !this.same(v, this.last as T))) {
       this.bytes = this.make(v)
       this.last = v
       this.known = true
     }
     return this.bytes
   }
+}
+
+function sameNames(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+  return true
 }
 
 function concat(...parts: Uint8Array[]): Uint8Array {

@@ -40,9 +40,12 @@ export interface PushSink {
   bufferedBytes(): number
 }
 
-/** Only the contract's fields go out, whatever else a replica's entry object carries. */
-function wireEntry(e: ApiEntry): ApiEntry {
-  return { position: e.position, streams: e.streams, data: e.data, ts: e.ts }
+/**
+ * Only the contract's fields go out, whatever else a replica's entry object carries. (The
+ * msgpack writer, encodeReadAnswer, writes only those anyway: this is for JSON.)
+ */
+export function wireFrame(f: PushFrame): PushFrame {
+  return { entries: f.entries.map((e) => ({ position: e.position, streams: e.streams, data: e.data, ts: e.ts })), next: f.next }
 }
 
 /**
@@ -64,7 +67,7 @@ export function splitFrames(entries: readonly ApiEntry[], next: number, entriesM
       end++
     }
     const last = end === entries.length
-    frames.push({ entries: entries.slice(start, end).map(wireEntry), next: last ? next : entries[end - 1]!.position + 1 })
+    frames.push({ entries: start === 0 && last ? entries : entries.slice(start, end), next: last ? next : entries[end - 1]!.position + 1 })
     start = end
   }
   return frames
@@ -207,7 +210,7 @@ function webSocketSink(socket: WebSocket, format: WireFormat): PushSink {
   return {
     frame(f) {
       // A push frame has a read answer's shape: msgpack frames are written directly (read-answer.ts).
-      if (isOpen()) socket.send(format === 'msgpack' ? encodeReadAnswer(f.entries, f.next) : encode(f), { binary: format === 'msgpack' })
+      if (isOpen()) socket.send(format === 'msgpack' ? encodeReadAnswer(f.entries, f.next) : encode(wireFrame(f)), { binary: format === 'msgpack' })
     },
     fail(body, status) {
       if (!isOpen()) return
@@ -224,7 +227,7 @@ function webSocketSink(socket: WebSocket, format: WireFormat): PushSink {
 function ndjsonSink(out: PassThrough, reply: FastifyReply): PushSink {
   return {
     frame(f) {
-      if (!out.writableEnded) out.write(`${encodeJson(f)}\n`)
+      if (!out.writableEnded) out.write(`${encodeJson(wireFrame(f))}\n`)
     },
     fail(body) {
       if (!out.writableEnded) out.end(`${encodeJson(body)}\n`)

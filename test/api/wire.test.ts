@@ -1,13 +1,15 @@
 // The pure parts of the shell: format negotiation, strict base64, JSON with base64 bytes,
 // query integers, limits validation, frame splitting and the push session's bounds.
 
+import { decode } from '@msgpack/msgpack'
 import fc from 'fast-check'
 import type { FastifyBaseLogger } from 'fastify'
 import { describe, expect, it } from 'vitest'
 import { DEFAULT_HTTP_LIMITS, validateHttpLimits } from '../../log-server/api/limits.ts'
 import { capReadBytes } from '../../log-server/api/log-routes.ts'
+import { encodeReadAnswer } from '../../log-server/api/read-answer.ts'
 import type { ApiEntry, ReplicaApi, Subscription } from '../../log-server/api/replica-api.ts'
-import { PushSession, splitFrames } from '../../log-server/api/subscribe.ts'
+import { PushSession, splitFrames, wireFrame } from '../../log-server/api/subscribe.ts'
 import type { PushFrame, PushSink } from '../../log-server/api/subscribe.ts'
 import { QUERY_INT_RE, STREAM_NAME_RE, isStreamName, parseQueryInt } from '../../log-server/api/validate.ts'
 import { decodeBase64Strict, encodeJson, negotiateFormat } from '../../log-server/api/wire.ts'
@@ -161,9 +163,11 @@ describe('splitFrames', () => {
     expect(splitFrames([], 7, 10, 10)).toEqual([{ entries: [], next: 7 }])
   })
 
-  it('only the contract fields go out', () => {
+  it('only the contract fields go out, in msgpack and in JSON', () => {
     const e = { ...entryAt(1), secret: 'x' } as ApiEntry
-    expect(Object.keys(splitFrames([e], 2, 10, 10)[0]!.entries[0]!)).toEqual(['position', 'streams', 'data', 'ts'])
+    const [frame] = splitFrames([e], 2, 10, 10)
+    expect(Object.keys((decode(encodeReadAnswer(frame!.entries, frame!.next)) as { entries: object[] }).entries[0]!)).toEqual(['position', 'streams', 'data', 'ts'])
+    expect(Object.keys(wireFrame(frame!).entries[0]!)).toEqual(['position', 'streams', 'data', 'ts'])
   })
 })
 

@@ -3,7 +3,7 @@ import fc from 'fast-check'
 import { describe, expect, test } from 'vitest'
 import { FastDecoder } from '../../object-runtime/fast-decode.ts'
 import { ObjectError, decodeRecord, encodeOp } from '../../object-runtime/index.ts'
-import { encodeTx, isFlatOp } from '../../object-runtime/op-codec.ts'
+import { encodeOwnOp, encodeTx, isFlatOp } from '../../object-runtime/op-codec.ts'
 
 const plain = fc.letrec((tie) => ({
   value: fc.oneof(
@@ -105,6 +105,10 @@ describe('encodeOp: the flat fast path (ASCII strings, numbers, booleans, null)'
     fc.maxSafeInteger(),
     fc.string({ unit: fc.integer({ min: 0, max: 0x7f }).map((c) => String.fromCharCode(c)), maxLength: 300 }),
     fc.string(),
+    // Past 16 units strings are checked and copied natively: non-ASCII ones (latin1,
+    // lone surrogates) must still go the general way.
+    fc.string({ unit: 'binary', minLength: 14, maxLength: 40 }),
+    fc.string({ unit: fc.integer({ min: 0, max: 0xff }).map((c) => String.fromCharCode(c)), minLength: 14, maxLength: 40 }),
   )
   test('writes exactly the bytes of the general encoder, and falls back for anything else', () => {
     fc.assert(
@@ -113,6 +117,23 @@ describe('encodeOp: the flat fast path (ASCII strings, numbers, booleans, null)'
         const bytes = encodeOp(op)
         expect(Array.from(bytes)).toEqual(Array.from(encode([1, type, 1, mutator, args])))
         expect(decodeRecord(bytes)).toMatchObject({ kind: 'op', type, mutator })
+      }),
+      { numRuns: 500 },
+    )
+  })
+
+  test('encodeOwnOp: the same bytes, and decodesToItself exactly when decoding gives the op back', () => {
+    fc.assert(
+      fc.property(fc.array(fc.oneof(flat, fc.constant(undefined), fc.array(flat, { maxLength: 2 })), { maxLength: 6 }), (args) => {
+        const op = { type: 'QMap', version: 3, mutator: 'set', args }
+        const { data, decodesToItself } = encodeOwnOp(op)
+        expect(Array.from(data)).toEqual(Array.from(encodeOp(op)))
+        expect(decodesToItself).toBe(isFlatOp(op))
+        if (decodesToItself) {
+          const back = decodeRecord(data) as unknown as { args: unknown[] }
+          expect(back).toEqual({ kind: 'op', ...op })
+          back.args.forEach((a, i) => expect(Object.is(a, args[i])).toBe(true))
+        }
       }),
       { numRuns: 500 },
     )

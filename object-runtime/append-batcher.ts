@@ -138,7 +138,7 @@ export class AppendBatcher {
   readonly config: AppendBatcherConfig
   readonly stats: AppendBatcherStats = { batches: 0, requests: 0, entries: 0 }
   private readonly send: SendBatch
-  private readonly queue: QueuedCall[] = []
+  private queue: QueuedCall[] = []
   private queuedEntries = 0
   private queuedBytes = 0
   private inFlight = 0
@@ -347,16 +347,20 @@ export class AppendBatcher {
     const calls: QueuedCall[] = []
     const entries: AppendEntry[] = []
     let bytes = 0
-    while (this.queue.length > 0) {
-      const next = this.queue[0]!
+    // Taken from the front in one splice (shift() per call moves the rest every time).
+    let taken = 0
+    while (taken < this.queue.length) {
+      const next = this.queue[taken]!
       const fits = entries.length + next.entries.length <= this.config.batchEntriesMax && bytes + next.bytes <= this.config.batchBytesMax
       // A call larger than a whole batch still goes, alone: the log decides whether it is too large.
       if (!fits && calls.length > 0) break
-      this.queue.shift()
+      taken++
       calls.push(next)
       for (const e of next.entries) entries.push(e)
       bytes += next.bytes
     }
+    if (taken === this.queue.length) this.queue = []
+    else this.queue.splice(0, taken)
     this.queuedEntries -= entries.length
     this.queuedBytes -= bytes
     while (this.roomWaiters.length > 0 && this.queuedEntries < this.config.queueEntriesMax) this.roomWaiters.shift()!()

@@ -92,7 +92,23 @@ class PrefixCache {
   private size = 0
   constructor(private readonly make: (a: string, b: string, n: number) => Uint8Array) {}
 
+  // The last hit: a run of ops of one type and mutator (the usual load) skips the lookups.
+  private lastA = ''
+  private lastB = ''
+  private lastN = NaN
+  private lastHit: Uint8Array | null = null
+
   get(a: string, b: string, n: number): Uint8Array {
+    if (a === this.lastA && b === this.lastB && n === this.lastN && this.lastHit !== null) return this.lastHit
+    const hit = this.lookup(a, b, n)
+    this.lastA = a
+    this.lastB = b
+    this.lastN = n
+    this.lastHit = hit
+    return hit
+  }
+
+  private lookup(a: string, b: string, n: number): Uint8Array {
     let byB = this.byA.get(a)
     let byN = byB?.get(b)
     const hit = byN?.get(n)

@@ -182,6 +182,8 @@ class HostedObject {
   inflight = 0
   /** Their ops, for playback to take instead of decoding them again. */
   readonly sent = new SentOps()
+  /** `[core.stream]`, the streams of every op appended (one array for all). */
+  readonly streams: readonly string[]
   /** Results computed at positions an in-flight call may own, until claimed or pruned. */
   readonly results = new Map<number, unknown>()
   /** Positions of `results` as recorded (ascending: playback order), from resultsHead on. */
@@ -206,6 +208,7 @@ class HostedObject {
 
   constructor(core: ObjectCore) {
     this.core = core
+    this.streams = Object.freeze([core.stream])
   }
 
   addStart(start: number): void {
@@ -485,13 +488,13 @@ export class Runtime {
     hosted.addStart(start)
     try {
       // The conflict keys it writes: transactions that read them must see this write.
-      const [position] = await this.log.append([{ streams: [core.stream], data, keys: writeKeysOf(core, mutator, args) }])
+      const [position] = await this.log.append([{ streams: hosted.streams, data, keys: writeKeysOf(core, mutator, args) }])
       if (position === undefined) throw new LogError('unavailable', 'append answered no position')
       // Usually played already (the subscription's push comes before the answer): no wait.
       if (this.pending.length > 0 || this.syncedPosition <= position) await this.syncTo(position + 1)
       this.throwIfFailed(hosted)
-      if (hosted.results.has(position)) {
-        const value = hosted.results.get(position)
+      const value = hosted.results.get(position)
+      if (value !== undefined || hosted.results.has(position)) {
         hosted.results.delete(position)
         return value
       }

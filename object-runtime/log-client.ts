@@ -173,7 +173,16 @@ export class LogError extends Error {
   readonly conflict: ConflictDetails | undefined
 
   constructor(code: LogErrorCode, message: string, options?: { cause?: unknown; conflict?: ConflictDetails }) {
-    super(message, options?.cause === undefined ? undefined : { cause: options.cause })
+    // A conflict is an expected outcome (a transaction lost a race and is retried), as
+    // common as a commit under contention: it skips capturing a stack trace, which costs
+    // more than the rest of a commit's client work. Its message and `conflict` say it all.
+    const limit = Error.stackTraceLimit
+    if (code === 'conflict') Error.stackTraceLimit = 0
+    try {
+      super(message, options?.cause === undefined ? undefined : { cause: options.cause })
+    } finally {
+      Error.stackTraceLimit = limit
+    }
     this.code = code
     this.conflict = options?.conflict
   }

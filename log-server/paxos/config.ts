@@ -25,6 +25,12 @@ export interface CoreConfig {
   readonly queueBytesMax: number
   /** Chosen records kept in memory to serve catch-up and promises without a storage read. */
   readonly recentChosenMax: number
+  /**
+   * Payload bytes (entry data and stream names) of those records, at most: slots of up to
+   * batchBytesMax each would otherwise let recentChosenMax of them hold gigabytes. Past
+   * either bound the oldest go; catch-up of older slots reads storage.
+   */
+  readonly recentChosenBytesMax: number
   /** Records in one catch-up reply, at most. */
   readonly catchupSlotsMax: number
   /**
@@ -77,6 +83,7 @@ export const DEFAULT_CORE_CONFIG: Omit<CoreConfig, 'id' | 'replicas'> = Object.f
   queueOpsMax: 100_000,
   queueBytesMax: 64 << 20,
   recentChosenMax: 4096,
+  recentChosenBytesMax: 32 << 20,
   catchupSlotsMax: 256,
   catchupBytesMax: 16 << 20,
   catchupRetryTicks: 5,

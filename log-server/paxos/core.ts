@@ -262,7 +262,7 @@ export class PaxosCore {
       for (const [k, v] of a.sessions) this.sessions.set(k, { seqs: v.seqs.map((x) => ({ ...x })), lastSlot: v.lastSlot })
       this.trims = new Map(a.trims)
       for (const r of persisted.accepted) if (r.slot >= this.commitSlot) this.accepted.set(r.slot, { ballot: r.ballot, value: r.value })
-      for (const r of persisted.recentChosen) this.recent.set(r.slot, r)
+      for (const r of persisted.recentChosen) this.rememberRecent(r)
     }
     this.vec = Object.freeze([...this.incs])
     this.knownCommit = this.commitSlot
@@ -430,6 +430,42 @@ export class PaxosCore {
   recentRecord(slot: number): ChosenRecord | undefined {
     return this.recent.get(slot)
   }
+
+  /** Slots and payload bytes of the chosen records kept in memory (recentChosenMax, recentChosenBytesMax). */
+  recentSize(): { slots: number; bytes: number } {
+    return { slots: this.recent.size, bytes: this.recentBytes }
+  }
+
+  /**
+   * Keeps a chosen record (slots come in order, contiguous) and forgets the oldest past
+   * either bound; the newest is always kept.
+   */
+  private rememberRecent(r: ChosenRecord): void {
+    const size = valueBytes(r.value)
+    const had = this.recent.get(r.slot)
+    if (had !== undefined) this.recentBytes -= valueBytes(had.value) // (not expected: a slot is applied once)
+    else this.recentOrder.push(r.slot)
+    this.recent.set(r.slot, r)
+    this.recentBytes += size
+    // Oldest first, in the order kept (not assuming the slots are contiguous).
+    while (this.recent.size > 1 && (this.recent.size > this.cfg.recentChosenMax || this.recentBytes > this.cfg.recentChosenBytesMax)) {
+      const slot = this.recentOrder[this.recentOrderHead++]!
+      const old = this.recent.get(slot)
+      if (old === undefined) continue
+      this.recent.delete(slot)
+      this.recentBytes -= valueBytes(old.value)
+    }
+    if (this.recentOrderHead > 1024 && this.recentOrderHead * 2 > this.recentOrder.length) {
+      this.recentOrder = this.recentOrder.slice(this.recentOrderHead)
+      this.recentOrderHead = 0
+    }
+  }
+
+  /** Payload bytes of the records in `recent` (valueBytes: data and stream names). */
+  private recentBytes = 0
+  /** The slots of `recent` in the order kept, oldest first from recentOrderHead. */
+  private recentOrder: number[] = []
+  private recentOrderHead = 0
 
   // ------------------------------------------------------------------ plumbing
 
@@ -1463,8 +1499,7 @@ export class PaxosCore {
     this.nextPosition = next
     this.lastTs = ts
     this.accepted.delete(slot)
-    this.recent.set(slot, record)
-    this.recent.delete(slot - this.cfg.recentChosenMax)
+    this.rememberRecent(record)
     this.write({ kind: 'chosen', record, sessions: sessionUpdates, trims: trimUpdates })
     this.out.chosen.push(record)
     const release = this.releasing.get(slot)

@@ -111,6 +111,29 @@ export function coreSuite(early: boolean): void {
       expect(c.cores[l]!.status().nextPosition).toBe(11)
     })
 
+    it('chosen records kept in memory are bounded by bytes as well as by count; a replica that missed older ones catches up from storage', () => {
+      const c = new MiniCluster(3, 1, { recentChosenBytesMax: 1_000 })
+      const l = c.elect()
+      const f = (l + 1) % 3
+      c.crash(f)
+      const text = 'x'.repeat(99) // 100 payload bytes per slot with the stream name
+      for (let i = 0; i < 40; i++) {
+        c.propose(l, append('s', text))
+        c.deliverAll()
+      }
+      const kept = c.cores[l]!.recentSize()
+      expect(kept.bytes).toBeLessThanOrEqual(1_000)
+      expect(kept.slots).toBeGreaterThanOrEqual(9)
+      expect(kept.slots).toBeLessThan(40)
+      // Slot 0 is gone from memory: the follower's catch-up is served from storage.
+      expect(c.cores[l]!.recentRecord(0)).toBeUndefined()
+      c.restart(f)
+      c.tick(40)
+      c.deliverAll()
+      expect(c.cores[f]!.status().nextPosition).toBe(40)
+      expect(c.chosen[f]!.flatMap((r) => r.value.ops)).toEqual(c.chosen[l]!.filter((r) => r.slot >= c.chosen[f]![0]!.slot).flatMap((r) => r.value.ops))
+    })
+
     it('a wiped replica rejoins as a learner with a new incarnation, then votes', () => {
       const c = new MiniCluster(3)
       const l = c.elect()

@@ -261,7 +261,7 @@ export class Simulation {
         id,
         replicas: this.n,
         earlyAccepts: this.earlyAccepts,
-        ...(small ? { recentChosenMax: 8, catchupSlotsMax: 4, inflightSlotsMax: 8, batchEntriesMax: 4 } : {}),
+        ...(small ? { recentChosenMax: 8, recentChosenBytesMax: 64, catchupSlotsMax: 4, inflightSlotsMax: 8, batchEntriesMax: 4 } : {}),
         ...opts.config,
       })
       const host = new ReplicaHost(config, sink)
@@ -569,7 +569,7 @@ export class Simulation {
       this.finalChecks()
     } catch (err) {
       const c = this.hosts[0]!.config
-      const extra = `config: earlyAccepts=${c.earlyAccepts} recentChosenMax=${c.recentChosenMax} catchupSlotsMax=${c.catchupSlotsMax} inflightSlotsMax=${c.inflightSlotsMax} batchEntriesMax=${c.batchEntriesMax}\nreplicas:\n${this.describeReplicas()}`
+      const extra = `config: earlyAccepts=${c.earlyAccepts} recentChosenMax=${c.recentChosenMax} recentChosenBytesMax=${c.recentChosenBytesMax} catchupSlotsMax=${c.catchupSlotsMax} inflightSlotsMax=${c.inflightSlotsMax} batchEntriesMax=${c.batchEntriesMax}\nreplicas:\n${this.describeReplicas()}`
       throw new SimFailure(this.opts.seed, this.n, err, this.phase, this.tick, this.trace.all, describePlan(this.plan), extra)
     }
     return {

@@ -205,7 +205,7 @@ export async function benchObjects(args: BenchArgs): Promise<void> {
     'objects',
     'Replicated objects (`npm run bench -- objects`)',
     [
-      `Against three replica processes on this machine (LevelDB, fsync), through connect({ servers }): ${runs} runs of ${seconds} s per row, medians; the load generator shares the 2 cores with the replicas. Rows name how many clients/runtimes the load uses; in production each runtime is its own process.`,
+      `Against three replica processes on this machine (LevelDB, fsync), through connect({ servers }): ${runs} runs of ${seconds} s per row, medians; the raw-append and QMap.set runs alternate after a warm-up of each, so that their ratio compares runs made side by side. The load generator shares the 2 cores with the replicas. Rows name how many clients/runtimes the load uses; in production each runtime is its own process.`,
       '',
       t,
       '',

@@ -236,9 +236,10 @@ export class AppendBatcher {
   /** Validates entries; answers their bytes. */
   private checkEntries(entries: readonly AppendEntry[]): number {
     let bytes = 0
-    for (const e of entries) {
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i]!
       if (!Array.isArray(e.streams) || e.streams.length === 0) throw new LogError('bad_request', 'an entry must name at least one stream')
-      for (const s of e.streams) assertStreamName(s)
+      for (let j = 0; j < e.streams.length; j++) assertStreamName(e.streams[j])
       if (!(e.data instanceof Uint8Array)) throw new LogError('bad_request', 'entry data must be a Uint8Array')
       assertConflictKeys(e.keys)
       const b = entryBytes(e)

@@ -24,10 +24,10 @@ const F = (name: string): number => 1 + name.length
 
 function entrySizeMax(entry: AppendEntry): number {
   let size = H + F('streams') + H + F('data') + binHeaderSize(entry.data.length) + entry.data.length
-  for (const s of entry.streams) size += strSizeMax(s)
+  for (let i = 0; i < entry.streams.length; i++) size += strSizeMax(entry.streams[i]!)
   if (entry.keys !== undefined) {
     size += F('keys') + H
-    for (const k of entry.keys) size += strSizeMax(k)
+    for (let i = 0; i < entry.keys.length; i++) size += strSizeMax(entry.keys[i]!)
   }
   return size
 }
@@ -46,14 +46,14 @@ function writeEntry(w: MsgpackWriter, entry: AppendEntry, extra: number): void {
   w.mapHeader((entry.keys === undefined ? 2 : 3) + extra)
   w.str('streams')
   w.arrayHeader(entry.streams.length)
-  for (const s of entry.streams) w.str(s)
+  for (let i = 0; i < entry.streams.length; i++) w.str(entry.streams[i]!)
   w.str('data')
   w.binHeader(entry.data.length)
   w.bytes(entry.data)
   if (entry.keys !== undefined) {
     w.str('keys')
     w.arrayHeader(entry.keys.length)
-    for (const k of entry.keys) w.str(k)
+    for (let i = 0; i < entry.keys.length; i++) w.str(entry.keys[i]!)
   }
 }
 
@@ -81,12 +81,12 @@ function writeSession(w: MsgpackWriter, clientId: string, seq: number): void {
 /** `{ entries: [{ streams, data, keys? }], clientId, seq, reads? }` (reads only when given). */
 export function encodeAppendBody(entries: readonly AppendEntry[], clientId: string, seq: number, reads?: readonly ReadDependency[]): Uint8Array {
   let size = envelopeSizeMax(clientId) + (reads === undefined ? 0 : readsSizeMax(reads))
-  for (const e of entries) size += entrySizeMax(e)
+  for (let i = 0; i < entries.length; i++) size += entrySizeMax(entries[i]!)
   const w = new MsgpackWriter(new Uint8Array(size))
   w.mapHeader(reads === undefined ? 3 : 4)
   w.str('entries')
   w.arrayHeader(entries.length)
-  for (const e of entries) writeEntry(w, e, 0)
+  for (let i = 0; i < entries.length; i++) writeEntry(w, entries[i]!, 0)
   writeSession(w, clientId, seq)
   if (reads !== undefined) writeReads(w, reads)
   return w.out.subarray(0, w.pos)

@@ -227,8 +227,9 @@ export function assertTrimPoint(before: number): void {
 /** Bytes an entry occupies in a batch: its data plus its stream names. */
 export function entryBytes(entry: AppendEntry): number {
   let bytes = entry.data.byteLength
-  for (const s of entry.streams) bytes += s.length
-  if (entry.keys !== undefined) for (const k of entry.keys) bytes += k.length
+  for (let i = 0; i < entry.streams.length; i++) bytes += entry.streams[i]!.length
+  const keys = entry.keys
+  if (keys !== undefined) for (let i = 0; i < keys.length; i++) bytes += keys[i]!.length
   return bytes
 }
 
@@ -238,7 +239,8 @@ export const CONFLICT_KEY_CHARS_MAX = 256
 export function assertConflictKeys(keys: unknown): void {
   if (keys === undefined) return
   if (!Array.isArray(keys)) throw new LogError('bad_request', 'entry keys must be an array of strings')
-  for (const k of keys) {
+  for (let i = 0; i < keys.length; i++) {
+    const k: unknown = keys[i]
     if (typeof k !== 'string' || k.length < 1 || k.length > CONFLICT_KEY_CHARS_MAX) {
       throw new LogError('bad_request', `bad conflict key ${JSON.stringify(k)}: 1-${CONFLICT_KEY_CHARS_MAX} characters`)
     }

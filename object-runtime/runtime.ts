@@ -208,7 +208,8 @@ class HostedObject {
 
   constructor(core: ObjectCore) {
     this.core = core
-    this.streams = Object.freeze([core.stream])
+    // Not frozen: for-of over a frozen array allocates an iterator in V8 (hot loops read it).
+    this.streams = [core.stream]
   }
 
   addStart(start: number): void {
@@ -473,31 +474,74 @@ export class Runtime {
     return Object.freeze(handle)
   }
 
-  private async mutate(hosted: HostedObject, mutator: string, args: unknown[]): Promise<unknown> {
-    this.assertOpen()
-    const tx = activeTransaction(this.txHost)
-    if (tx !== undefined) return tx.mutate(hosted.core, mutator, args)
-    this.retryIfFailed(hosted)
-    const core = hosted.core
-    if (core.poison !== undefined) throw core.poison
-    const record: DecodedRecord = { kind: 'op', type: core.def.name, version: core.def.version, mutator, args }
-    const { data, decodesToItself } = encodeOwnOp(record)
-    const sent: SentOp | null = decodesToItself ? hosted.sent.add(data, record) : null
-    // No op appended from now on can land below what is already applied.
-    const start = hosted.core.version + 1 > this.syncedPosition ? hosted.core.version + 1 : this.syncedPosition
-    hosted.addStart(start)
+  /**
+   * A mutator call: append the op, then answer its result as computed where the log put
+   * it. Not an async function: the common call (its entry played before its answer comes)
+   * is one continuation, without an async frame kept across the wait.
+   */
+  private mutate(hosted: HostedObject, mutator: string, args: unknown[]): Promise<unknown> {
+    let appended: Promise<number[]>
+    let sent: SentOp | null
+    let start: number
     try {
+      this.assertOpen()
+      const tx = activeTransaction(this.txHost)
+      if (tx !== undefined) return Promise.resolve(tx.mutate(hosted.core, mutator, args))
+      this.retryIfFailed(hosted)
+      const core = hosted.core
+      if (core.poison !== undefined) throw core.poison
+      const record: DecodedRecord = { kind: 'op', type: core.def.name, version: core.def.version, mutator, args }
+      const encoded = encodeOwnOp(record)
       // The conflict keys it writes: transactions that read them must see this write.
-      const [position] = await this.log.append([{ streams: hosted.streams, data, keys: writeKeysOf(core, mutator, args) }])
-      if (position === undefined) throw new LogError('unavailable', 'append answered no position')
-      // Usually played already (the subscription's push comes before the answer): no wait.
-      if (this.pending.length > 0 || this.syncedPosition <= position) await this.syncTo(position + 1)
+      const keys = writeKeysOf(core, mutator, args)
+      sent = encoded.decodesToItself ? hosted.sent.add(encoded.data, record) : null
+      // No op appended from now on can land below what is already applied.
+      start = core.version + 1 > this.syncedPosition ? core.version + 1 : this.syncedPosition
+      hosted.addStart(start)
+      try {
+        appended = this.log.append([{ streams: hosted.streams, data: encoded.data, keys }])
+      } catch (err) {
+        throw this.endMutate(hosted, start, sent, err)
+      }
+    } catch (err) {
+      return Promise.reject(err as Error)
+    }
+    return appended.then(
+      (positions) => {
+        const position = positions[0]
+        if (position === undefined) throw this.endMutate(hosted, start, sent, new LogError('unavailable', 'append answered no position'))
+        // Usually played already (the subscription's push comes before the answer): no wait.
+        if (this.pending.length === 0 && this.syncedPosition > position) return this.mutateResult(hosted, start, sent, position)
+        return this.syncTo(position + 1).then(
+          () => this.mutateResult(hosted, start, sent, position),
+          (err: unknown) => {
+            throw this.endMutate(hosted, start, sent, err)
+          },
+        )
+      },
+      (err: unknown) => {
+        throw this.endMutate(hosted, start, sent, err)
+      },
+    )
+  }
+
+  /** The call's bookkeeping ends (answered or failed); returns `err` for the caller to throw. */
+  private endMutate(hosted: HostedObject, start: number, sent: SentOp | null, err?: unknown): unknown {
+    hosted.removeStart(start)
+    if (sent !== null) hosted.sent.done(sent)
+    return err
+  }
+
+  /** The result recorded for the call's op at `position` (played by now). */
+  private mutateResult(hosted: HostedObject, start: number, sent: SentOp | null, position: number): unknown {
+    try {
       this.throwIfFailed(hosted)
       const value = hosted.results.get(position)
       if (value !== undefined || hosted.results.has(position)) {
         hosted.results.delete(position)
         return value
       }
+      const core = hosted.core
       const poison = core.poisonError()
       if (poison !== undefined && poison.position <= position) throw poison
       if (position < hosted.restoredUpTo) {
@@ -505,8 +549,7 @@ export class Runtime {
       }
       throw new Error(`internal: no result recorded for ${core.name} at position ${position} (version ${core.version})`)
     } finally {
-      hosted.removeStart(start)
-      if (sent !== null) hosted.sent.done(sent)
+      this.endMutate(hosted, start, sent)
     }
   }
 

@@ -145,6 +145,7 @@ function addReadKeys(keys: readonly ConflictKey[] | null, into: Set<string>): vo
 export function writeKeysOf(core: ObjectCore, mutator: string, args: readonly unknown[]): string[] {
   const keys = declared(core, mutator, args)
   if (keys === null) return ['*', '+']
+  if (keys.length === 1) return [logKey('=', keys[0]!), '+'] // the common op: one literal, sized once
   const out = keys.map((k) => logKey('=', k))
   out.push('+')
   return out

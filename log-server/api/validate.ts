@@ -131,9 +131,10 @@ export function parseAppendBody(body: unknown, msgpack: boolean, limits: HttpLim
     if (streams.length > limits.entryStreamsMax) {
       throw new QuipuError('bad_request', `entries[${i}] names ${streams.length} streams; at most ${limits.entryStreamsMax}`, { index: i })
     }
-    const names: string[] = []
-    for (const s of streams) names.push(checkStreamName(s, `entries[${i}].streams`))
-    if (new Set(names).size !== names.length) {
+    // The decoded arrays are this request's own: checked in place, not copied.
+    for (let j = 0; j < streams.length; j++) checkStreamName(streams[j], `entries[${i}].streams`)
+    const names = streams as string[]
+    if (names.length > 1 && new Set(names).size !== names.length) {
       throw new QuipuError('bad_request', `entries[${i}].streams names a stream twice`, { index: i })
     }
     const data = entryData(e['data'], i, copies, limits)
@@ -182,9 +183,8 @@ function checkConflictKey(k: unknown, where: string): string {
 function conflictKeys(keys: unknown, where: string, max: number, index: number): string[] {
   if (!Array.isArray(keys)) throw new QuipuError('bad_request', `${where} must be an array of strings`, { index })
   if (keys.length > max) throw new QuipuError('bad_request', `${where} has ${keys.length} keys; at most ${max}`, { index })
-  const out: string[] = []
-  for (let j = 0; j < keys.length; j++) out.push(checkConflictKey(keys[j], `${where}[${j}]`))
-  return out
+  for (let j = 0; j < keys.length; j++) checkConflictKey(keys[j], `${where}[${j}]`)
+  return keys as string[]
 }
 
 /** `reads` of a conditional append (or of one entry): [{ stream, key, version }], version an integer >= -1. */

@@ -437,23 +437,25 @@ export class PaxosCore {
   }
 
   /**
-   * Keeps a chosen record (slots come in order, contiguous) and forgets the oldest past
-   * either bound; the newest is always kept.
+   * Keeps a chosen record and forgets the oldest kept past either bound (the newest always
+   * stays). Each record's size is computed once, when kept.
    */
   private rememberRecent(r: ChosenRecord): void {
-    const size = valueBytes(r.value)
-    const had = this.recent.get(r.slot)
-    if (had !== undefined) this.recentBytes -= valueBytes(had.value) // (not expected: a slot is applied once)
+    const had = this.recentSizes.get(r.slot)
+    if (had !== undefined) this.recentBytes -= had // (not expected: a slot is applied once)
     else this.recentOrder.push(r.slot)
+    const size = valueBytes(r.value)
     this.recent.set(r.slot, r)
+    this.recentSizes.set(r.slot, size)
     this.recentBytes += size
     // Oldest first, in the order kept (not assuming the slots are contiguous).
     while (this.recent.size > 1 && (this.recent.size > this.cfg.recentChosenMax || this.recentBytes > this.cfg.recentChosenBytesMax)) {
       const slot = this.recentOrder[this.recentOrderHead++]!
-      const old = this.recent.get(slot)
+      const old = this.recentSizes.get(slot)
       if (old === undefined) continue
       this.recent.delete(slot)
-      this.recentBytes -= valueBytes(old.value)
+      this.recentSizes.delete(slot)
+      this.recentBytes -= old
     }
     if (this.recentOrderHead > 1024 && this.recentOrderHead * 2 > this.recentOrder.length) {
       this.recentOrder = this.recentOrder.slice(this.recentOrderHead)
@@ -461,8 +463,9 @@ export class PaxosCore {
     }
   }
 
-  /** Payload bytes of the records in `recent` (valueBytes: data and stream names). */
+  /** Payload bytes of the records in `recent` (valueBytes: data and stream names), in all and by slot. */
   private recentBytes = 0
+  private readonly recentSizes = new Map<number, number>()
   /** The slots of `recent` in the order kept, oldest first from recentOrderHead. */
   private recentOrder: number[] = []
   private recentOrderHead = 0
